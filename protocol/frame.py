@@ -59,9 +59,7 @@ def parse_header(data: bytes | bytearray | memoryview) -> Header:
     except ValueError:
         raise ProtocolError(f"unknown message type {type_code}") from None
     if length > MAX_PAYLOAD_SIZE:
-        raise ProtocolError(
-            f"declared payload length {length} exceeds the limit of {MAX_PAYLOAD_SIZE} bytes"
-        )
+        raise ProtocolError(f"declared payload length {length} exceeds the limit of {MAX_PAYLOAD_SIZE} bytes")
     return Header(message_type, agency, length)
 
 
