@@ -1,0 +1,148 @@
+"""pytest plugin (entry point ``pytest11``): images, datasets and clusters as fixtures.
+
+Every fixture is thin; the same ``Cluster`` works from the CLI and plain Python.
+Override a fixture (``harness_images``, ``agency_data``...) to change its setting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import data as datasets
+from harness.cluster import SESSION_LABEL, Cluster, new_run_id, sweep
+from harness.engine import EngineUnavailable, docker_client
+from harness.images import ImageSet, ensure_images
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+SESSION_ID = new_run_id()
+_clusters_made: list[str] = []
+_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lottery-harness")
+    group.addoption("--harness-keep", action="store_true", help="leave a failed test's cluster running")
+    group.addoption(
+        "--harness-artifacts",
+        metavar="DIR",
+        help="on failure, save each container's log, compose file, stored bets",
+    )
+    group.addoption("--harness-base-image", metavar="IMAGE", help="base image for the server and client images")
+    group.addoption(
+        "--harness-require-docker",
+        action="store_true",
+        default=os.environ.get("CI", "").lower() == "true",
+        help="fail scenario tests instead of skipping them when no engine answers (default: CI=true)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "scenario: needs a Docker engine; runs the system in real containers")
+    config.addinivalue_line("markers", "slow: long-running (randomized trials, large datasets)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--harness-require-docker") or not any(i.get_closest_marker("scenario") for i in items):
+        return
+    try:
+        docker_client()
+    except EngineUnavailable as exc:
+        skip = pytest.mark.skip(reason=str(exc))
+        for item in items:
+            if item.get_closest_marker("scenario"):
+                item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    item.stash.setdefault(_report_key, {})[report.when] = report
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove whatever this session labelled and left (Ctrl-C included), unless asked to keep it."""
+    if _clusters_made and not session.config.getoption("--harness-keep"):
+        with contextlib.suppress(EngineUnavailable):
+            sweep({SESSION_LABEL: SESSION_ID})
+
+
+def _failed(node: pytest.Item) -> bool:
+    return any(report.failed for report in node.stash.get(_report_key, {}).values())
+
+
+@pytest.fixture(scope="session")
+def harness_images(pytestconfig: pytest.Config) -> ImageSet:
+    """The server and client images, built once per session (cached by content across sessions)."""
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+
+    def report(message: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"[harness] {message}")
+
+    return ensure_images(pytestconfig.getoption("--harness-base-image"), report)
+
+
+@pytest.fixture
+def agency_data(tmp_path: Path) -> Callable[..., datasets.Dataset]:
+    """``agency_data(agencies=5, bets=60, winners={1: 1}, seed=0, long_names=False)`` -> Dataset."""
+    counter = iter(range(1_000_000))
+
+    def make(**options: Any) -> datasets.Dataset:
+        return datasets.generate(tmp_path / f"data-{next(counter)}", **options)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def real_dataset(tmp_path_factory: pytest.TempPathFactory) -> datasets.Dataset:
+    """The course's dataset (5 agencies, 78,697 bets) from ../shared/data; skips when absent."""
+    source = datasets.real_dataset_path()
+    if source is None:
+        pytest.skip("the course's dataset (../shared/data/tp0-dataset.zip) is not present")
+    return datasets.load(source, tmp_path_factory.mktemp("real-dataset"))
+
+
+@pytest.fixture
+def cluster(
+    request: pytest.FixtureRequest, harness_images: ImageSet, tmp_path: Path
+) -> Iterator[Callable[..., Cluster]]:
+    """Factory: ``cluster(clients=5, data=dataset, server_env=..., client_env=...)`` -> Cluster.
+
+    Use the result as a context manager. Whatever happens, every cluster is taken
+    down when the test ends; on failure its artifacts go to ``--harness-artifacts``.
+    """
+    config = request.config
+    keep = bool(config.getoption("--harness-keep"))
+    created: list[Cluster] = []
+
+    def make(**options: Any) -> Cluster:
+        labels = {SESSION_LABEL: SESSION_ID, **options.pop("labels", {})}
+        workdir = tmp_path / f"cluster-{len(created)}"
+        made = Cluster(images=harness_images, labels=labels, workdir=workdir, keep_on_failure=keep, **options)
+        created.append(made)
+        _clusters_made.append(made.project)
+        return made
+
+    yield make
+
+    failed = _failed(request.node)
+    artifacts = config.getoption("--harness-artifacts")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for made in created:
+        if failed and artifacts:
+            saved = made.save_artifacts(Path(artifacts) / request.node.name)
+            if reporter is not None:
+                reporter.write_line(f"[harness] artifacts of {made.project}: {saved}")
+        if failed and keep:
+            made.kept = True
+            if reporter is not None:
+                reporter.write_line(f"[harness] {made.how_to_reach()}")
+            continue
+        made.down()
