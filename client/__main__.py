@@ -1,0 +1,16 @@
+"""``python -m client``. The signal handlers go in before anything else is imported, so that a
+SIGTERM during start-up is as clean a stop as one later on."""
+
+from client.shutdown import ShutdownRequested, ShutdownSignals
+
+signals = ShutdownSignals.install()
+try:
+    from client.main import main
+except ShutdownRequested as stop:
+    from client.logs import configure_logging, event, logger
+
+    configure_logging()
+    logger.info(event("shutdown", "success", reason=stop.signal_name))
+    raise SystemExit(0) from None
+
+raise SystemExit(main(signals))

@@ -1,0 +1,186 @@
+"""The agency's conversation: its bets (batches, or one bet), FINISHED, then the winners query until ready.
+
+Stop-and-wait: one request at a time, each acknowledged before the next, so after
+any reconnection the only thing to resend is the request in flight (``ServerLink``
+does that). Only the batch being sent is kept in memory, never the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from client.backoff import Backoff
+from client.bets import MalformedRow, NumberedBet
+from client.link import LinkFailure, Receive, ServerLink
+from client.logs import event, seconds
+from protocol import (
+    Ack,
+    BatchBuilder,
+    BetData,
+    BuiltBatch,
+    Error,
+    ErrorCode,
+    Finished,
+    ProtocolError,
+    SingleBet,
+    Winners,
+    WinnersQuery,
+    WinnersStatus,
+    encode,
+)
+
+logger = logging.getLogger("client")
+
+# The server is going away or dropped us for slowness: not a verdict on the request, so retry it.
+TRANSIENT_ERRORS = frozenset({ErrorCode.SHUTTING_DOWN, ErrorCode.TIMEOUT})
+
+
+class ClientFailure(Exception):
+    """The server refused a request for good (already logged); the client exits 1."""
+
+
+def describe_error(error: Error) -> str:
+    return f"{error.code.name}: {error.reason}"
+
+
+def _refusal_or_retry(message: Error) -> Error:
+    if message.code in TRANSIENT_ERRORS:
+        raise LinkFailure(f"server answered {describe_error(message)}")
+    return message
+
+
+def read_ack(receive: Receive) -> Ack | Error:
+    """The reply to BET, BATCH or FINISHED: an ACK, or an ERROR that refuses the request."""
+    message = receive()
+    if isinstance(message, Ack):
+        return message
+    if isinstance(message, Error):
+        return _refusal_or_retry(message)
+    raise LinkFailure(f"expected ACK, got {message.TYPE.name}")
+
+
+def read_winners(receive: Receive) -> Winners | Error:
+    """The reply to WINNERS_QUERY: NOT_READY, or READY_MORE... READY joined into one READY."""
+    documents: list[str] = []
+    while True:
+        message = receive()
+        if isinstance(message, Error) and not documents:
+            return _refusal_or_retry(message)
+        if not isinstance(message, Winners):
+            raise LinkFailure(f"expected WINNERS, got {message.TYPE.name}")
+        if message.status is WinnersStatus.NOT_READY:
+            if documents:
+                raise LinkFailure("WINNERS NOT_READY after READY_MORE")
+            return message
+        documents.extend(message.documents)
+        if message.status is WinnersStatus.READY:
+            return Winners(message.agency, WinnersStatus.READY, tuple(documents))
+
+
+class Session:
+    def __init__(
+        self,
+        agency: int,
+        link: ServerLink,
+        poll_backoff: Backoff,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._agency = agency
+        self._link = link
+        self._poll_backoff = poll_backoff
+        self._sleep = sleep
+        self.acknowledged = 0  # bets the server has confirmed: the first N of the agency
+
+    # -- bets -----------------------------------------------------------------------------
+
+    def send_batches(self, bets: Iterable[NumberedBet], max_amount: int) -> None:
+        """Every bet in batches of at most ``max_amount`` bets and 8 kB, each acknowledged in turn."""
+        builder = BatchBuilder(self._agency, max_amount)
+        for line, bet in bets:
+            try:
+                full_batch = builder.add(bet)
+            except ProtocolError as exc:  # a bet too large for any frame
+                raise MalformedRow(line, exc.reason) from None
+            if full_batch is not None:
+                self._send_batch(full_batch)
+        last_batch = builder.flush()
+        if last_batch is not None:
+            self._send_batch(last_batch)
+
+    def _send_batch(self, batch: BuiltBatch) -> None:
+        reply = self._link.exchange(batch.frame, read_ack)
+        if isinstance(reply, Error):
+            logger.error(
+                event("lote_confirmado", "fail", lote=batch.seq, cantidad=batch.count, error=describe_error(reply))
+            )
+            raise ClientFailure(f"batch {batch.seq} refused")
+        self.acknowledged += batch.count
+        logger.info(
+            event(
+                "lote_confirmado",
+                "success",
+                lote=batch.seq,
+                cantidad=batch.count,
+                total=self.acknowledged,
+                ack=reply.status.name,
+            )
+        )
+        if reply.count != batch.count:
+            logger.warning(
+                event("verificar_conteo", "fail", lote=batch.seq, enviadas=batch.count, confirmadas=reply.count)
+            )
+
+    def send_single_bet(self, bet: BetData) -> None:
+        """One BET message. BET carries no seq: if its ACK is lost it is sent again (at least once)."""
+        reply = self._link.exchange(encode(SingleBet(self._agency, bet)), read_ack)
+        if isinstance(reply, Error):
+            logger.error(
+                event(
+                    "apuesta_enviada",
+                    "fail",
+                    dni=bet.document,
+                    numero=bet.number,
+                    error=describe_error(reply),
+                )
+            )
+            raise ClientFailure("bet refused")
+        self.acknowledged += 1
+        logger.info(event("apuesta_enviada", "success", dni=bet.document, numero=bet.number))
+
+    # -- end of bets and winners ------------------------------------------------------------
+
+    def finish(self) -> None:
+        """FINISHED: this agency sends no more bets."""
+        reply = self._link.exchange(encode(Finished(self._agency)), read_ack)
+        if isinstance(reply, Error):
+            logger.error(event("finalizado", "fail", total=self.acknowledged, error=describe_error(reply)))
+            raise ClientFailure("FINISHED refused")
+        logger.info(event("finalizado", "success", total=self.acknowledged, almacenadas=reply.count))
+        if reply.count != self.acknowledged:
+            logger.warning(event("verificar_conteo", "fail", confirmadas=self.acknowledged, almacenadas=reply.count))
+
+    def await_winners(self) -> tuple[str, ...]:
+        """Ask until the draw is done, backing off between NOT_READY answers."""
+        query = encode(WinnersQuery(self._agency))
+        attempt = 0
+        while True:
+            attempt += 1
+            reply = self._link.exchange(query, read_winners)
+            if isinstance(reply, Error):
+                logger.error(event("consulta_ganadores", "fail", intento=attempt, error=describe_error(reply)))
+                raise ClientFailure("winners query refused")
+            if reply.status is WinnersStatus.READY:
+                logger.info(
+                    event(
+                        "consulta_ganadores",
+                        "success",
+                        cant_ganadores=len(reply.documents),
+                        dnis=",".join(reply.documents),
+                    )
+                )
+                return reply.documents
+            delay = self._poll_backoff.next_delay()
+            logger.debug(event("consulta_ganadores", "in_progress", intento=attempt, retry_in=seconds(delay)))
+            self._sleep(delay)
