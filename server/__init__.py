@@ -1,1 +1,1 @@
-"""Placeholder."""
+"""The Lotería Nacional central: ``python -m server`` (see server/README.md)."""

@@ -1,0 +1,5 @@
+import sys
+
+from server.supervisor import main
+
+sys.exit(main())

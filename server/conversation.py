@@ -1,0 +1,212 @@
+"""The conversation rules of one connection (docs/CONVENTIONS.md), free of socket I/O.
+
+``handle()`` takes one frame and returns the replies, or says to hold the connection
+(WINNERS_QUERY before the draw); any broken rule raises ``Rejection`` and the caller sends
+the ERROR and closes the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass, field
+
+from protocol import (
+    MAX_PAYLOAD_SIZE,
+    Ack,
+    AckStatus,
+    Batch,
+    BetData,
+    ErrorCode,
+    Finished,
+    Header,
+    Message,
+    MessageType,
+    Ping,
+    Pong,
+    ProtocolError,
+    SingleBet,
+    Winners,
+    WinnersQuery,
+    WinnersStatus,
+    build_frame,
+    decode,
+)
+from server.logs import log_event
+from server.model import Bet
+from server.state import Lottery, StoreStatus
+from server.storage import NO_SEQ, StorageError
+
+_BATCH_PREFIX = struct.Struct("!IH")  # seq, count: to log the declared count of a rejected batch
+_WINNERS_EMPTY_SIZE = len(Winners(0, WinnersStatus.READY).payload())
+_MAGIC_AND_VERSION = build_frame(MessageType.PING, 0, b"")[:3]
+_BETS_ANNOUNCED_BY_TYPE: dict[int, int] = {MessageType.BET: 1, MessageType.BATCH: 0}  # 0: count unknown
+
+
+class Rejection(Exception):
+    """A frame broke the protocol or the conversation; the connection ends with an ERROR."""
+
+    def __init__(self, code: ErrorCode, reason: str, agency: int, rejected_bets: int | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.agency = agency
+        self.rejected_bets = rejected_bets  # declared count when the frame carried bets
+
+
+@dataclass(slots=True)
+class Reply:
+    messages: list[Message] = field(default_factory=list)
+    hold: bool = False  # park the connection until the draw or WINNERS_HOLD
+
+
+def header_rejection(raw_header: bytes, reason: str) -> Rejection:
+    """For a header the decoder refused: its agency and how many bets it announced, when trustworthy.
+
+    Header layout (protocol.frame): magic(2) version(1) type(1) agency(4) length(2). With a
+    wrong magic or version the other fields are noise; the count of a BATCH is in its payload,
+    never read here (0 = unknown).
+    """
+    if raw_header[:3] != _MAGIC_AND_VERSION:
+        return Rejection(ErrorCode.MALFORMED, reason, 0)
+    agency = int.from_bytes(raw_header[4:8], "big")
+    announced_bets = _BETS_ANNOUNCED_BY_TYPE.get(raw_header[3])
+    return Rejection(ErrorCode.MALFORMED, reason, agency, announced_bets)
+
+
+class Conversation:
+    def __init__(self, lottery: Lottery) -> None:
+        self.lottery = lottery
+        self.agency: int | None = None  # the agency of the first non-PING frame
+        self.finished_here = False
+
+    def handle(self, header: Header, payload: bytes) -> Reply:
+        try:
+            message = decode(header, payload)
+        except ProtocolError as exc:
+            raise Rejection(ErrorCode.MALFORMED, exc.reason, header.agency, _declared_bets(header, payload)) from None
+        if isinstance(message, Ping):
+            return Reply([Pong(message.agency, message.data)])
+        self._check_agency(message)
+        if isinstance(message, SingleBet):
+            return self._store(message.agency, NO_SEQ, (message.bet,))
+        if isinstance(message, Batch):
+            return self._store(message.agency, message.seq, message.bets)
+        if isinstance(message, Finished):
+            return self._finish(message.agency)
+        if isinstance(message, WinnersQuery):
+            return self._query_winners(message.agency)
+        raise Rejection(ErrorCode.UNEXPECTED_MESSAGE, f"a client does not send {message.TYPE.name}", message.agency)
+
+    def _check_agency(self, message: Message) -> None:
+        if self.agency is None:
+            self.agency = message.agency
+        elif message.agency != self.agency:
+            raise Rejection(
+                ErrorCode.AGENCY_MISMATCH,
+                f"{message.TYPE.name} for agency {message.agency} on a connection of agency {self.agency}",
+                message.agency,
+                _bet_count(message),
+            )
+
+    def _store(self, agency: int, seq: int, bets: tuple[BetData, ...]) -> Reply:
+        def reject(code: ErrorCode, reason: str) -> Rejection:
+            return Rejection(code, reason, agency, len(bets))
+
+        if agency == 0:
+            raise reject(ErrorCode.UNEXPECTED_MESSAGE, "agency 0 cannot send bets")
+        if self.finished_here:
+            raise reject(ErrorCode.UNEXPECTED_MESSAGE, "bets after FINISHED on this connection")
+        try:
+            status = self.lottery.store_bets(agency, seq, [Bet(agency, *bet) for bet in bets])
+        except StorageError as exc:
+            raise reject(ErrorCode.STORAGE, str(exc)) from None
+        if status is StoreStatus.AGENCY_FINISHED:
+            raise reject(ErrorCode.UNEXPECTED_MESSAGE, f"agency {agency} already finished: no new bets")
+        if status is StoreStatus.DRAW_DONE:
+            raise reject(ErrorCode.UNEXPECTED_MESSAGE, "the draw is done: no new bets")
+        if status is StoreStatus.DUPLICATE:
+            log_event("lote_duplicado", "success", agencia=agency, lote=seq)
+            return Reply([Ack(agency, AckStatus.DUPLICATE, len(bets))])
+        if seq == NO_SEQ:
+            (bet,) = bets
+            log_event("apuesta_almacenada", "success", dni=bet.document, numero=bet.number)
+        else:
+            log_event("apuesta_recibida", "success", cantidad=len(bets), agencia=agency, lote=seq)
+            for bet in bets:
+                log_event("apuesta_almacenada", "success", logging.DEBUG, dni=bet.document, numero=bet.number)
+        return Reply([Ack(agency, AckStatus.OK, len(bets))])
+
+    def _finish(self, agency: int) -> Reply:
+        if agency == 0:
+            raise Rejection(ErrorCode.UNEXPECTED_MESSAGE, "agency 0 cannot finish", agency)
+        if self.finished_here:
+            raise Rejection(ErrorCode.UNEXPECTED_MESSAGE, "FINISHED twice on one connection", agency)
+        try:
+            result = self.lottery.finish(agency)
+        except StorageError as exc:
+            raise Rejection(ErrorCode.STORAGE, str(exc), agency) from None
+        self.finished_here = True
+        if result.first_time:
+            log_event(
+                "agencia_finalizada",
+                "success",
+                agencia=agency,
+                finalizadas=result.finished_agencies,
+                esperadas=self.lottery.agencies,
+            )
+        if result.draw_winners is not None:
+            log_event("sorteo", "success", ganadores=result.draw_winners)
+        status = AckStatus.OK if result.first_time else AckStatus.DUPLICATE
+        return Reply([Ack(agency, status, result.bets_stored)])
+
+    def _query_winners(self, agency: int) -> Reply:
+        if not self.lottery.is_finished(agency):
+            raise Rejection(ErrorCode.UNEXPECTED_MESSAGE, f"WINNERS_QUERY before agency {agency} finished", agency)
+        if self.lottery.draw_done():
+            return Reply(self.winners())
+        return Reply(hold=True)
+
+    def winners(self) -> list[Message]:
+        """The READY answer for this connection's agency (only its own winners)."""
+        agency = self.agency or 0
+        documents = self.lottery.winners_of(agency)
+        log_event("consulta_ganadores", "success", agencia=agency, cant_ganadores=len(documents))
+        return list(winners_frames(agency, documents))
+
+    def not_ready(self) -> list[Message]:
+        agency = self.agency or 0
+        log_event("consulta_ganadores", "in_progress", logging.DEBUG, agencia=agency)
+        return [Winners(agency, WinnersStatus.NOT_READY)]
+
+
+def winners_frames(agency: int, documents: list[str]) -> list[Winners]:
+    """READY_MORE... READY frames, each within the frame limit (one READY when there are none)."""
+    frames: list[Winners] = []
+    chunk: list[str] = []
+    size = _WINNERS_EMPTY_SIZE
+    for document in documents:
+        document_size = 2 + len(document.encode())
+        if chunk and size + document_size > MAX_PAYLOAD_SIZE:
+            frames.append(Winners(agency, WinnersStatus.READY_MORE, tuple(chunk)))
+            chunk, size = [], _WINNERS_EMPTY_SIZE
+        chunk.append(document)
+        size += document_size
+    frames.append(Winners(agency, WinnersStatus.READY, tuple(chunk)))
+    return frames
+
+
+def _declared_bets(header: Header, payload: bytes) -> int | None:
+    if header.type is MessageType.BET:
+        return 1
+    if header.type is MessageType.BATCH:
+        return _BATCH_PREFIX.unpack_from(payload)[1] if len(payload) >= _BATCH_PREFIX.size else 0
+    return None
+
+
+def _bet_count(message: Message) -> int | None:
+    if isinstance(message, SingleBet):
+        return 1
+    if isinstance(message, Batch):
+        return len(message.bets)
+    return None

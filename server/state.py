@@ -1,0 +1,181 @@
+"""State shared by the worker processes, and the lottery operations on it.
+
+Shared state and why:
+  * one ``multiprocessing.Lock`` serializes every write (bets, ledger, finished agencies, draw);
+  * the files themselves are the shared state for bets, batch seqs and finished agencies: each
+    process keeps an index of them and catches up (``BetStore.sync``, reading only the new
+    lines) every time it takes the lock, so there is nothing to copy between processes and it
+    is exactly what survives a restart;
+  * ``draw_done`` lives in shared memory because held WINNERS_QUERYs poll it every selector
+    tick without taking the lock; the winners themselves go through the winners file, read
+    once per process after it sees the flag;
+  * ``lock_holder`` (pid) lets the supervisor free the lock if a worker dies holding it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from pathlib import Path
+
+from server.draw import Winners, compute_winners, count_winners, load_winners, save_winners
+from server.logs import log_event
+from server.model import Bet, bets_to_csv, load_bets
+from server.storage import BetStore, Discarded
+
+
+class SharedState:
+    """Created by the supervisor before forking; every worker inherits it."""
+
+    def __init__(self, context: BaseContext | None = None) -> None:
+        context = context or multiprocessing.get_context("fork")
+        self.lock = context.Lock()
+        self.draw_done = context.RawValue("b", 0)
+        self.lock_holder = context.RawValue("i", 0)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        self.lock.acquire()
+        self.lock_holder.value = os.getpid()
+        try:
+            yield
+        finally:
+            self.lock_holder.value = 0
+            self.lock.release()
+
+    def release_if_held_by(self, pid: int) -> bool:
+        """Free the lock of a dead process that died holding it."""
+        if pid == 0 or self.lock_holder.value != pid:
+            return False
+        self.lock_holder.value = 0
+        self.lock.release()
+        return True
+
+
+class StoreStatus(enum.Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # this (agency, seq) is already stored
+    AGENCY_FINISHED = "agency finished"  # a new batch after the agency's FINISHED
+    DRAW_DONE = "draw done"  # bets after the draw could never win
+
+
+@dataclass(frozen=True, slots=True)
+class FinishResult:
+    first_time: bool
+    bets_stored: int  # by this agency, over all connections and restarts
+    finished_agencies: int
+    draw_winners: int | None  # set when this call performed the draw
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    bets: int
+    batches: int
+    finished_agencies: int
+    draw_done: bool
+    discarded: Discarded
+
+
+class Lottery:
+    """One process's view of the lottery: store bets, finish agencies, draw, answer winners."""
+
+    def __init__(self, storage_path: Path, agencies: int, shared: SharedState, fsync: bool = False) -> None:
+        self.store = BetStore(storage_path, fsync)
+        self.winners_path = Path(f"{storage_path}.winners")
+        self.agencies = agencies
+        self.shared = shared
+        self.fsync = fsync
+        self._winners: Winners | None = None
+
+    def open(self) -> None:
+        self.store.open()
+
+    def close(self) -> None:
+        self.store.close()
+
+    @contextmanager
+    def _synced(self) -> Iterator[None]:
+        with self.shared.locked():
+            discarded = self.store.sync()
+            if discarded:
+                _log_discarded(discarded)
+            yield
+
+    def recover(self) -> RecoveryReport:
+        """At start, before any worker: cut unacknowledged tails; redo a draw that was due."""
+        with self.shared.locked():
+            discarded = self.store.sync()
+            if len(self.store.index.finished) >= self.agencies:
+                drawn_before = self.winners_path.exists()
+                total = self._draw()  # the store is frozen since the draw: same winners
+                if not drawn_before:  # every agency had finished, but the server died before drawing
+                    log_event("sorteo", "success", ganadores=total)
+            index = self.store.index
+            return RecoveryReport(index.bets, index.batches, len(index.finished), self.draw_done(), discarded)
+
+    def store_bets(self, agency: int, seq: int, bets: list[Bet]) -> StoreStatus:
+        rows = bets_to_csv(bets)  # before taking the lock: keep it short
+        with self._synced():
+            index = self.store.index
+            if index.has_batch(agency, seq):
+                return StoreStatus.DUPLICATE
+            if agency in index.finished:
+                return StoreStatus.AGENCY_FINISHED
+            if self.draw_done():
+                return StoreStatus.DRAW_DONE
+            self.store.append_batch(agency, seq, len(bets), rows)
+        return StoreStatus.STORED
+
+    def finish(self, agency: int) -> FinishResult:
+        with self._synced():
+            index = self.store.index
+            first_time = agency not in index.finished
+            if first_time:
+                self.store.append_finished(agency)
+            draw_winners = None
+            if len(index.finished) >= self.agencies and not self.draw_done():
+                draw_winners = self._draw()
+            return FinishResult(first_time, index.bets_by_agency.get(agency, 0), len(index.finished), draw_winners)
+
+    def is_finished(self, agency: int) -> bool:
+        if agency in self.store.index.finished:  # only ever grows: no lock needed to see it
+            return True
+        with self._synced():
+            return agency in self.store.index.finished
+
+    def draw_done(self) -> bool:
+        return bool(self.shared.draw_done.value)
+
+    def winners_of(self, agency: int) -> list[str]:
+        """Only after ``draw_done()``."""
+        if self._winners is None:
+            self._winners = load_winners(self.winners_path)
+        return self._winners.get(agency, [])
+
+    def _draw(self) -> int:
+        """Under the lock, exactly once: winners from the whole store, to the file, then the flag.
+
+        The caller that gets the total logs ``sorteo``: only one ever does.
+        """
+        winners = compute_winners(load_bets(self.store.bets_path))
+        save_winners(self.winners_path, winners, self.fsync)
+        self._winners = winners
+        self.shared.draw_done.value = 1
+        return count_winners(winners)
+
+
+def _log_discarded(discarded: Discarded) -> None:
+    log_event(
+        "descarte_no_confirmado",
+        "success",
+        logging.WARNING,
+        bytes_apuestas=discarded.bets_bytes,
+        bytes_lotes=discarded.ledger_bytes,
+        bytes_finalizadas=discarded.finished_bytes,
+    )
