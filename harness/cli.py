@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -196,9 +197,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
 # -- run ----------------------------------------------------------------------------------
 
 
-def _progress_table(cluster: Cluster, dataset: datasets.Dataset, exits: dict[str, int]) -> Table:
+def _progress_table(
+    cluster: Cluster, dataset: datasets.Dataset, exits: dict[str, int], stored: Counter[int] | None = None
+) -> Table:
+    """One row per agency; ``stored`` (rows per agency in the store) once the run is over."""
     table = Table(title=f"{cluster.project}: {len(dataset.agencies)} agencies, {dataset.total_bets} bets")
-    for column in ("agency", "bets", "acknowledged", "winners", "status"):
+    columns = ["agency", "bets sent", "acknowledged", *(["stored"] if stored is not None else []), "winners", "status"]
+    for column in columns:
         table.add_column(column, justify="right" if column != "status" else "left")
     events = cluster.events()
     acknowledged = events.acknowledged_by_agency()
@@ -208,13 +213,11 @@ def _progress_table(cluster: Cluster, dataset: datasets.Dataset, exits: dict[str
         code = exits.get(service)
         status = "running" if code is None else ("done" if code == 0 else f"exit {code}")
         found = winners.get(agency)
-        table.add_row(
-            str(agency),
-            str(dataset.bets_per_agency.get(agency, 0)),
-            str(acknowledged.get(agency, 0)),
-            "-" if found is None else str(len(found)),
-            status,
-        )
+        cells = [str(agency), str(dataset.bets_per_agency.get(agency, 0)), str(acknowledged.get(agency, 0))]
+        if stored is not None:
+            cells.append(str(stored.get(agency, 0)))
+        cells += ["-" if found is None else str(len(found)), status]
+        table.add_row(*cells)
     return table
 
 
@@ -259,11 +262,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 assert_winners(cluster.events(), dataset.expected_winners)
             except AssertionError as exc:
                 problems.append(str(exc))
-        stored = len(cluster.read_store())
-        if not problems and stored != dataset.total_bets:
-            problems.append(f"{stored} bets stored, {dataset.total_bets} sent")
-        table = _progress_table(cluster, dataset, exits)
-        table.caption = f"stored: {stored} bets; draws: {cluster.events().count('sorteo', 'success')}"
+        stored = Counter(bet.agency for bet in cluster.read_store())
+        if not problems and stored.total() != dataset.total_bets:
+            problems.append(f"{stored.total()} bets stored, {dataset.total_bets} sent")
+        table = _progress_table(cluster, dataset, exits, stored)
+        table.caption = f"stored: {stored.total()} bets; draws: {cluster.events().count('sorteo', 'success')}"
         console.print(table)
     finally:
         cluster.down()
