@@ -29,9 +29,15 @@ from harness.images import ImageError, ensure_base_image, ensure_images
 from harness.logstream import ContainerLogReader, LogHub
 from harness.probe import run_probe
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-STATE_DIR = Path(os.environ.get("HARNESS_STATE_DIR", "build/clusters"))
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def state_dir() -> Path:
+    """Where `harness up` keeps each cluster's compose file, data and store."""
+    return Path(os.environ.get("HARNESS_STATE_DIR", "build/clusters")).resolve()
+
+
 DEFAULT_BETS = 100
 
 
@@ -98,10 +104,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 def _new_cluster(args: argparse.Namespace, run_id: str) -> tuple[Cluster, datasets.Dataset]:
     if args.clients < 1:
         raise UsageError("--clients must be at least 1")
-    workdir = STATE_DIR.resolve() / run_id
+    workdir = state_dir() / run_id
     workdir.mkdir(parents=True, exist_ok=True)
-    dataset = _dataset(args, workdir)
-    images = ensure_images(args.base_image, _report)
+    try:
+        dataset = _dataset(args, workdir)
+        images = ensure_images(args.base_image, _report)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     cluster = Cluster(
         clients=args.clients,
         data=dataset,
@@ -178,7 +188,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     runs = _runs() if args.all else [_pick_run(args)]
     for run_id in runs:
         removed = stop_run(run_id, grace=args.grace)
-        shutil.rmtree(STATE_DIR / run_id, ignore_errors=True)
+        shutil.rmtree(state_dir() / run_id, ignore_errors=True)
         console.print(
             f"run {run_id}: down ({removed['containers']} containers, {removed['networks']} networks removed)"
         )

@@ -1,0 +1,59 @@
+"""The CLI's commands that need no Docker engine: help, render, and clear errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+COMMANDS = ("base-image", "images", "render", "up", "logs", "down", "run", "probe")
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in out
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: harness" in capsys.readouterr().out
+
+
+def test_render_writes_a_compose_file_for_n_clients(tmp_path: Path, capsys):
+    output = tmp_path / "compose.yaml"
+    assert main(["render", "--clients", "3", "-o", str(output)]) == 0
+    services = yaml.safe_load(output.read_text())["services"]
+    assert set(services) == {"server", "client1", "client2", "client3"}
+
+
+def test_render_refuses_a_negative_client_count_in_one_line(tmp_path: Path):
+    result = run_cli("render", "--clients", "-1", "-o", str(tmp_path / "x.yaml"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "harness: error:" in result.stderr
+
+
+def test_run_refuses_missing_data_folder_in_one_line(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    assert main(["run", "--clients", "2", "--data", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "no such file or folder" in err
+    assert len(err.strip().splitlines()) == 1
