@@ -36,6 +36,7 @@ from protocol.messages import (
     decode_frame,
     encode,
     encode_bet,
+    split_winners,
 )
 from protocol.stream import recv_exactly, recv_message, send_frame, send_message
 
@@ -75,4 +76,5 @@ __all__ = [
     "recv_message",
     "send_frame",
     "send_message",
+    "split_winners",
 ]

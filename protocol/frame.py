@@ -38,6 +38,9 @@ class MessageType(IntEnum):
     PONG = 9
 
 
+_TYPES: dict[int, MessageType] = {member.value: member for member in MessageType}
+
+
 @dataclass(frozen=True, slots=True)
 class Header:
     type: MessageType
@@ -54,10 +57,9 @@ def parse_header(data: bytes | bytearray | memoryview) -> Header:
         raise ProtocolError(f"bad magic {bytes(magic)!r}, expected {MAGIC!r}")
     if version != VERSION:
         raise ProtocolError(f"unsupported protocol version {version}, expected {VERSION}")
-    try:
-        message_type = MessageType(type_code)
-    except ValueError:
-        raise ProtocolError(f"unknown message type {type_code}") from None
+    message_type = _TYPES.get(type_code)
+    if message_type is None:
+        raise ProtocolError(f"unknown message type {type_code}")
     if length > MAX_PAYLOAD_SIZE:
         raise ProtocolError(f"declared payload length {length} exceeds the limit of {MAX_PAYLOAD_SIZE} bytes")
     return Header(message_type, agency, length)
@@ -66,9 +68,7 @@ def parse_header(data: bytes | bytearray | memoryview) -> Header:
 def build_frame(message_type: MessageType, agency: int, payload: bytes) -> bytes:
     """Prefix ``payload`` with a header; refuses frames over ``MAX_FRAME_SIZE``."""
     if len(payload) > MAX_PAYLOAD_SIZE:
-        raise ProtocolError(
-            f"frame of {HEADER_SIZE + len(payload)} bytes exceeds the limit of {MAX_FRAME_SIZE} bytes"
-        )
+        raise ProtocolError(f"frame of {HEADER_SIZE + len(payload)} bytes exceeds the limit of {MAX_FRAME_SIZE} bytes")
     if not 0 <= agency <= MAX_AGENCY:
         raise ProtocolError(f"agency {agency} out of range 0..{MAX_AGENCY}")
     return HEADER.pack(MAGIC, VERSION, message_type, agency, len(payload)) + payload

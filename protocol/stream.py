@@ -15,14 +15,19 @@ def recv_exactly(sock: socket.socket, size: int, *, at_boundary: bool = False) -
     EOF before the first byte raises ``PeerClosed`` when ``at_boundary`` (a clean
     close between frames); any other EOF raises ``TruncatedFrame``.
     """
-    chunks = bytearray()
-    while len(chunks) < size:
+    if size <= 0:
+        return b""
+    chunk = sock.recv(size)
+    if len(chunk) == size:  # the common case: one recv, no copy
+        return chunk
+    chunks = bytearray(chunk)
+    while chunk and len(chunks) < size:
         chunk = sock.recv(size - len(chunks))
-        if not chunk:
-            if at_boundary and not chunks:
-                raise PeerClosed("peer closed the connection")
-            raise TruncatedFrame(f"connection closed mid-frame after {len(chunks)} of {size} bytes")
         chunks += chunk
+    if len(chunks) < size:
+        if at_boundary and not chunks:
+            raise PeerClosed("peer closed the connection")
+        raise TruncatedFrame(f"connection closed mid-frame after {len(chunks)} of {size} bytes")
     return bytes(chunks)
 
 
