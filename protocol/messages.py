@@ -378,6 +378,8 @@ class Batch:
     @classmethod
     def parse(cls, agency: int, reader: _Reader) -> Batch:
         seq, count = reader.unpack(_BATCH_PREFIX, "seq and count")
+        if seq == 0:
+            raise ProtocolError("BATCH: seq 0 (an agency's batches are numbered from 1)")
         if count == 0:
             raise ProtocolError("BATCH: empty batch (count 0)")
         bets, reader._offset = _read_bets(reader._data, reader._offset, count, "BATCH")
@@ -390,7 +392,9 @@ def encode_batch_payload(seq: int, encoded_bets: list[bytes]) -> bytes:
         raise ProtocolError("a batch needs at least one bet")
     if len(encoded_bets) > MAX_U16:
         raise ProtocolError(f"a batch holds at most {MAX_U16} bets, got {len(encoded_bets)}")
-    return _BATCH_PREFIX.pack(_u32(seq, "seq"), len(encoded_bets)) + b"".join(encoded_bets)
+    if _u32(seq, "seq") == 0:
+        raise ProtocolError("a batch's seq starts at 1")
+    return _BATCH_PREFIX.pack(seq, len(encoded_bets)) + b"".join(encoded_bets)
 
 
 BATCH_OVERHEAD = _BATCH_PREFIX.size

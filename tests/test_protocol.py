@@ -323,6 +323,7 @@ def test_encoder_refuses_bad_bets(bet: BetData, reason: str) -> None:
         (Batch(1, 1, ()), "a batch needs at least one bet"),
         (Batch(1, -1, (BET,)), "seq must be an integer in 0..4294967295, got -1"),
         (Batch(1, 2**32, (BET,)), "seq must be an integer in 0..4294967295, got 4294967296"),
+        (Batch(1, 0, (BET,)), "a batch's seq starts at 1"),
         (Ack(1, 2, 1), "ACK: unknown AckStatus 2"),
         (Ack(1, AckStatus.OK, -1), "count must be an integer in 0..4294967295, got -1"),
         (Ack(1, AckStatus.OK, 2**32), "count must be an integer in 0..4294967295, got 4294967296"),
@@ -423,6 +424,7 @@ def test_oversized_length_rejected_by_feed_before_payload() -> None:
         (raw_frame(3, b"\x00\x00\x00\x00"), "ACK: status and count needs 5 bytes at offset 0, payload has 4 left"),
         (raw_frame(3, b""), "ACK: status and count needs 5 bytes at offset 0, payload has 0 left"),
         (raw_frame(2, b"\x00\x00\x00"), "BATCH: seq and count needs 6 bytes at offset 0, payload has 3 left"),
+        (raw_frame(2, raw_batch(0, [encode_bet(BET)])), "BATCH: seq 0 (an agency's batches are numbered from 1)"),
         (raw_frame(6, b"\x00"), "WINNERS: status and count needs 3 bytes at offset 0, payload has 1 left"),
         (raw_frame(7, b"\x00"), "ERROR: code needs 2 bytes at offset 0, payload has 1 left"),
         # truncated strings

@@ -119,7 +119,7 @@ def messages(draw: st.DrawFn) -> Message:
     if kind is MessageType.BET:
         return SingleBet(agency, draw(bets))
     if kind is MessageType.BATCH:
-        return Batch(agency, draw(u32), tuple(draw(st.lists(bets, min_size=1, max_size=6))))
+        return Batch(agency, draw(st.integers(1, 2**32 - 1)), tuple(draw(st.lists(bets, min_size=1, max_size=6))))
     if kind is MessageType.ACK:
         return Ack(agency, draw(st.sampled_from(AckStatus)), draw(u32))
     if kind is MessageType.FINISHED:
@@ -178,6 +178,8 @@ def reference_decode(frame: bytes) -> Message:
         message: Message = SingleBet(header.agency, _read_bet(reader, "BET"))
     else:
         seq, count = reader.unpack(_BATCH_PREFIX, "seq and count")
+        if seq == 0:
+            raise ProtocolError("BATCH: seq 0 (an agency's batches are numbered from 1)")
         if count == 0:
             raise ProtocolError("BATCH: empty batch (count 0)")
         found = []
