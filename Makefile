@@ -42,8 +42,11 @@ test: lint images
 	@mkdir -p build
 	@$(BIN)/pytest -q --junitxml=build/junit.xml
 
+# Every benchmark part, medians of 3 runs: tables on stdout, JSON in build/bench.json (docs/benchmarks.md).
+# E.g. `make bench BENCH_ARGS="--parts ingest --runs 5"`.
 bench: images
-	@$(BIN)/harness bench
+	@mkdir -p build
+	@$(BIN)/harness bench --wait-quiet 300 $(BENCH_ARGS)
 
 # The course's habits.
 up: images

@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 
+from client.logs import event
 from protocol import PeerClosed, Ping, Pong, ProtocolError, recv_message, send_message
 
 DEFAULT_TIMEOUT = 3.0
@@ -39,11 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     address = args[0] if args else os.environ.get("PROBE_ADDRESS", "server:12345")
     error = probe(address)
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    now = time.time()  # the contract's asctime: "2026-11-27 04:57:01,123"
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
     if error is None:
-        print(f"{stamp} INFO     action: test_echo_server | result: success | server_address: {address}")
+        print(f"{stamp} INFO     {event('test_echo_server', 'success', server_address=address)}")
         return 0
-    print(f"{stamp} ERROR    action: test_echo_server | result: fail | server_address: {address} | error: {error}")
+    print(f"{stamp} ERROR    {event('test_echo_server', 'fail', server_address=address, error=error)}")
     return 1
 
 

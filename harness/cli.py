@@ -23,7 +23,7 @@ from rich.table import Table
 from harness import compose
 from harness import data as datasets
 from harness.assertions import assert_winners
-from harness.cluster import RUN_LABEL, Cluster, ClusterError, new_run_id, stop_run
+from harness.cluster import RUN_LABEL, Cluster, ClusterError, describe_client_exit, new_run_id, stop_run
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import ImageError, ensure_base_image, ensure_images
 from harness.logstream import ContainerLogReader, LogHub
@@ -264,7 +264,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         missing = [s for s in cluster.client_services if s not in exits]
         failed = {s: code for s, code in exits.items() if code != 0}
         if failed:
-            problems.append(f"clients exited non-zero: {failed}; an agency that never finishes blocks the draw")
+            waiting = [s for s in cluster.client_services if s not in exits]
+            reasons = "; ".join(describe_client_exit(s, code, cluster.events(), waiting) for s, code in failed.items())
+            problems.append(f"clients exited non-zero: {failed}: {reasons}")
         if missing and not failed:
             problems.append(f"clients still running after {args.timeout}s: {', '.join(missing)}")
         if not failed and not missing:
@@ -334,11 +336,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("probe", cmd_probe, "PING the server from a throwaway container on the cluster network")
     p.add_argument("--run", help="run id (default: the only cluster up)")
     p.add_argument("--address", default="server:12345", help="server address inside the network")
+    # `harness bench ARGS` is handed to the bench package whole (see main); listed here for --help.
+    command("bench", lambda args: 0, "benchmarks: ingest, e2e, scale, overhead, profile (docs/benchmarks.md)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["bench"]:
+        from bench.cli import main as bench_main
+
+        return bench_main(arguments[1:], prog="harness bench")
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))

@@ -6,14 +6,18 @@ needs a grace period, a signal or a live log goes through the docker SDK.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import queue
 import secrets
 import shutil
+import signal as signals
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +32,9 @@ from testcontainers.compose import DockerCompose
 from harness import compose
 from harness.data import Dataset
 from harness.engine import docker_client
+from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
 from harness.images import REPO_ROOT, ImageSet
-from harness.logs import Event, EventLog
+from harness.logs import Event, EventLog, agency_from_service
 from harness.logstream import ContainerLogReader, EventPredicate, LogHub
 
 LABEL = "lottery-harness"
@@ -37,6 +42,10 @@ RUN_LABEL = "lottery-harness.run"
 SESSION_LABEL = "lottery-harness.session"
 COMPOSE_TIMEOUT = 180
 SERVER = "server"
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+API_THREADS = 8  # parallel engine API calls (the docker SDK keeps a pool of 10 connections)
+RESIGNAL_EVERY = 0.5  # seconds between SIGTERMs while a container is being stopped
 
 
 class ClusterError(RuntimeError):
@@ -86,6 +95,9 @@ class Cluster:
     Use as a context manager (``with Cluster(...) as c:``): ``up()`` on enter,
     ``down()`` on exit, also when the block raises. Logs stay readable after
     ``down()``; ``cleanup()`` removes the working directory.
+
+    ``deferred`` services are created by ``up()`` but not started: ``start(*services)`` runs
+    them when the scenario says so (e.g. agencies that join after a signal or a draw).
     """
 
     def __init__(
@@ -103,6 +115,7 @@ class Cluster:
         labels: Mapping[str, str] | None = None,
         run_id: str | None = None,
         keep_on_failure: bool = False,
+        deferred: Sequence[str] = (),
     ) -> None:
         self.run_id = run_id or new_run_id()
         self.project = f"lottery-{self.run_id}"
@@ -129,7 +142,12 @@ class Cluster:
             per_client_env={i: dict(env) for i, env in (per_client_env or {}).items()},
             user=None if os.geteuid() == 0 else f"{os.getuid()}:{os.getgid()}",
         )
+        unknown = sorted(set(deferred) - set(compose.services(self.spec)))
+        if unknown:
+            raise ValueError(f"deferred names services {unknown} that the cluster does not have")
+        self.deferred = tuple(deferred)  # created by up() but left stopped: start() them later
         self.hub = LogHub()
+        self.faults = Faults()  # every fault injected; the active ones are healed by down()
         self._readers: dict[str, ContainerLogReader] = {}
         self._compose: _Compose | None = None
         self._started = False
@@ -142,12 +160,21 @@ class Cluster:
         return compose.write(self.spec, self.compose_file)
 
     def up(self) -> Cluster:
+        """Start the stack; ``deferred`` services are only created (``start()`` runs them later)."""
         self.render()
         self._compose = _Compose(context=str(self.workdir), compose_file_name="compose.yaml", wait=False)
         self._started = True
-        self._compose.start()
-        for service, container in self.containers().items():
-            self._attach(service, container)
+        if not self.deferred:
+            self._compose.start()
+            for service, container in self.containers().items():
+                self._attach(service, container)
+            return self
+        self._compose._run_command([*self._compose.compose_command_property, "up", "--no-start"])
+        containers = self.containers()
+        for service in compose.services(self.spec):  # the server first, as compose would
+            if service not in self.deferred:
+                containers[service].start()
+                self._attach(service, containers[service])
         return self
 
     def down(self, grace: float = 10) -> None:
@@ -155,14 +182,27 @@ class Cluster:
         if not self._started:
             return
         self._started = False
-        containers = list(self.containers().values())
+        for error in self.faults.teardown():
+            self.note(FAULT_ACTION, "fail", phase="teardown", error=error)
+        containers = self.containers()
+
+        def stop_and_remove(service: str) -> None:
+            _stop_quietly(containers[service], grace)
+            reader = self._readers.get(service)
+            if reader is not None:
+                reader.join(timeout=5)  # its log is read to the end before it goes
+            with contextlib.suppress(APIError):  # the sweep below tries again
+                _remove_container(containers[service].id)
+
+        # Each container stopped, then removed at once, all in parallel; then the rest of what
+        # `docker compose down --volumes` removes (networks, volumes) and anything else labelled
+        # with the project or the run. Through the API: a fraction of compose's time.
         with ThreadPoolExecutor(max_workers=min(16, len(containers) or 1)) as pool:
-            list(pool.map(lambda c: _stop_quietly(c, grace), containers))
+            list(pool.map(stop_and_remove, containers))
         for reader in self._readers.values():
             reader.join(timeout=5)
         try:
-            if self._compose is not None:
-                self._compose.stop(down=True)
+            sweep({COMPOSE_PROJECT_LABEL: self.project})
         finally:
             sweep({RUN_LABEL: self.run_id})
 
@@ -187,17 +227,15 @@ class Cluster:
     # -- containers --------------------------------------------------------------------
 
     def containers(self) -> dict[str, Container]:
-        """service -> container, as the engine sees them now (one API call)."""
-        found = docker_client().containers.list(
-            all=True, filters={"label": f"com.docker.compose.project={self.project}"}
-        )
-        return {c.labels["com.docker.compose.service"]: c for c in found}
+        """service -> container, as the engine sees them now (one listing, the inspections in parallel)."""
+        found = _inspect_all({COMPOSE_PROJECT_LABEL: self.project})
+        return {c.labels[COMPOSE_SERVICE_LABEL]: c for c in found}
 
     def container(self, service: str) -> Container:
-        try:
-            return self.containers()[service]
-        except KeyError:
-            raise ClusterError(f"no service {service!r} in cluster {self.project}") from None
+        found = _inspect_all({COMPOSE_PROJECT_LABEL: self.project, COMPOSE_SERVICE_LABEL: service})
+        if not found:
+            raise ClusterError(f"no service {service!r} in cluster {self.project}")
+        return found[0]
 
     @property
     def client_services(self) -> list[str]:
@@ -224,12 +262,41 @@ class Cluster:
         """Live events as they arrive; ends after ``timeout`` seconds without one."""
         return self.hub.follow(timeout, start=0 if from_start else len(self.hub))
 
-    def wait_for(self, predicate: EventPredicate, timeout: float, description: str = "") -> Event:
-        """The first event (since the cluster started) that matches ``predicate``."""
-        event = self.hub.wait_for(predicate, timeout)
+    def wait_for(self, predicate: EventPredicate, timeout: float, description: str = "", since: int = 0) -> Event:
+        """The first event that matches ``predicate``, from the cluster's start or from event index
+        ``since`` (a ``mark()``)."""
+        event = self.hub.wait_for(predicate, timeout, start=since)
         if event is None:
             raise WaitTimeout(self._explain(f"no event {description or predicate} within {timeout}s"))
         return event
+
+    def event_reader(self, service: str | None = None) -> Callable[[], list[Event]]:
+        """A function that returns the events (of ``service``) arrived since its previous call;
+        the first call returns those since ``event_reader`` was made."""
+        position = self.mark()
+
+        def new_events() -> list[Event]:
+            nonlocal position
+            events = self.hub.log[position:]
+            position += len(events)
+            return [event for event in events if service is None or event.service == service]
+
+        return new_events
+
+    def mark(self) -> int:
+        """The index of the next event: ``wait_for(..., since=mark)`` sees only events after now."""
+        return len(self.hub)
+
+    def note(self, action: str, result: str, **fields: object) -> None:
+        """A line of the ``harness`` pseudo-service on the cluster's timeline (faults, trials...)."""
+        self.hub.add_line(HARNESS_SERVICE, harness_line(action, result, **fields))
+
+    def inject(
+        self, fault: Fault, *, after: EventPredicate | None = None, timeout: float = 60, since: int = 0
+    ) -> Fault:
+        """Inject ``fault`` (see harness.faults), once an event matches ``after`` if given. The
+        fault is healed by ``fault.undo()``, by leaving its ``with`` block, or at ``down()``."""
+        return inject_after(self, fault, after, timeout, since)
 
     def _explain(self, what: str) -> str:
         states = []
@@ -244,6 +311,8 @@ class Cluster:
     def wait_exit(self, service: str, timeout: float) -> int:
         """The exit code of ``service``, waiting at most ``timeout`` seconds for it to end."""
         container = self.container(service)
+        if container.status == "created":  # the engine would answer at once, with exit code 0
+            raise ClusterError(f"{service} was never started (deferred?): it has no exit code to wait for")
         try:
             result = container.wait(timeout=max(timeout, 0.01))
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
@@ -254,13 +323,39 @@ class Cluster:
         return int(result["StatusCode"])
 
     def wait_exit_all_clients(self, timeout: float, expect: int | None = 0) -> dict[str, int]:
-        """Wait for every client to end; with ``expect``, any other exit code is an error."""
+        """Wait for every client to end; with ``expect``, any other exit code is an error, raised as
+        soon as that client ends: an agency that dies never sends FINISHED, so the draw cannot
+        happen and the other clients would wait for their winners until the timeout."""
         deadline = time.monotonic() + timeout
-        codes = {s: self.wait_exit(s, deadline - time.monotonic()) for s in self.client_services}
-        unexpected = {s: code for s, code in codes.items() if expect is not None and code != expect}
-        if unexpected:
-            tails = "\n".join(line for s in unexpected for line in self.hub.tail(8, s))
-            raise ClusterError(f"clients exited with {unexpected}, expected {expect}:\n{tails}")
+        results: queue.Queue[tuple[str, int | BaseException]] = queue.Queue()
+
+        def wait_one(service: str) -> None:
+            try:
+                results.put((service, self.wait_exit(service, deadline - time.monotonic())))
+            except BaseException as exc:
+                results.put((service, exc))
+
+        for service in self.client_services:  # daemons: a wait left running ends with its container
+            threading.Thread(target=wait_one, args=(service,), name=f"wait-{service}", daemon=True).start()
+        codes: dict[str, int] = {}
+        while len(codes) < self.clients:
+            try:
+                service, outcome = results.get(timeout=max(0.0, deadline - time.monotonic()) + 10)
+            except queue.Empty:
+                outcome = WaitTimeout("")
+            if isinstance(outcome, BaseException):
+                pending = [s for s in self.client_services if s not in codes]
+                if isinstance(outcome, WaitTimeout):
+                    raise WaitTimeout(self._explain(f"{', '.join(pending)} did not exit within {timeout}s")) from None
+                raise outcome
+            codes[service] = outcome
+            if expect is not None and outcome != expect:
+                waiting = [s for s in self.client_services if s not in codes]
+                tails = "\n".join(self.hub.tail(8, service))
+                raise ClusterError(
+                    f"clients exited with {{{service!r}: {outcome}}}, expected {expect}: "
+                    f"{describe_client_exit(service, outcome, self.events(), waiting)}\n{tails}"
+                )
         return codes
 
     # -- signals and faults ------------------------------------------------------------
@@ -274,14 +369,23 @@ class Cluster:
     def kill(self, service: str) -> None:
         self.container(service).kill(signal="SIGKILL")
 
-    def start(self, service: str) -> None:
-        """Start a stopped service again; its log is followed on from where it ended."""
-        container = self.container(service)
-        previous = self._readers.get(service)
-        if previous is not None:
-            previous.join(timeout=5)
-        container.start()
-        self._attach(service, container)
+    def start(self, *services: str) -> None:
+        """Start stopped (or ``deferred``) services, several at once; each log is followed on
+        from where it ended."""
+        containers = self.containers()
+        missing = sorted(set(services) - set(containers))
+        if missing:
+            raise ClusterError(f"no services {missing} in cluster {self.project}")
+
+        def start_one(service: str) -> None:
+            previous = self._readers.get(service)
+            if previous is not None:
+                previous.join(timeout=5)
+            containers[service].start()
+            self._attach(service, containers[service])
+
+        with ThreadPoolExecutor(max_workers=min(16, len(services) or 1)) as pool:
+            list(pool.map(start_one, services))
 
     def restart(self, service: str, grace: float = 10) -> None:
         self.stop(service, grace)
@@ -298,6 +402,15 @@ class Cluster:
         if len(networks) != 1:
             raise ClusterError(f"expected one network labelled {RUN_LABEL}={self.run_id}, found {len(networks)}")
         return networks[0]
+
+    def address(self, service: str) -> str:
+        """The service's IP address on the cluster's network (the host reaches it directly on Linux)."""
+        network = self._network()
+        attached = self.container(service).attrs["NetworkSettings"]["Networks"]
+        for settings in attached.values():
+            if settings.get("NetworkID") == network.id and settings.get("IPAddress"):
+                return str(settings["IPAddress"])
+        raise ClusterError(f"{service} has no address on {network.name}")
 
     def disconnect(self, service: str) -> None:
         self._network().disconnect(self.container(service), force=True)
@@ -341,15 +454,76 @@ class Cluster:
         )
 
 
+def describe_client_exit(service: str, code: int, events: EventLog, waiting: list[str]) -> str:
+    """In plain words: how ``service`` ended, and what it means for the draw."""
+    if code > 128 and code - 128 in signals.valid_signals():
+        how = f"was killed by {signals.Signals(code - 128).name} (exit {code})"
+    else:
+        how = {0: "exited 0", 1: "failed (exit 1)", 2: "refused its configuration (exit 2)"}.get(code, f"exit {code}")
+    text = f"{service} {how}"
+    if events.first("finalizado", "success", service=service) is None:
+        agency = agency_from_service(service)
+        text += f"; agency {agency} never sent FINISHED, so the draw (it waits for every agency) cannot happen"
+        if waiting:
+            text += f" and {', '.join(waiting)} would wait for their winners forever"
+    return text
+
+
+def _inspect_all(labels: Mapping[str, str]) -> list[Container]:
+    """Every container carrying all ``labels``, fully inspected; the inspections run in parallel
+    (``containers.list`` makes them one by one: seconds for a hundred containers)."""
+    client = docker_client()
+    selector = [f"{key}={value}" for key, value in labels.items()]
+    ids = [summary["Id"] for summary in client.api.containers(all=True, filters={"label": selector})]
+
+    def inspect(container_id: str) -> Container | None:
+        try:
+            return client.containers.get(container_id)
+        except NotFound:  # removed since the listing
+            return None
+
+    if len(ids) <= 1:
+        found = [inspect(container_id) for container_id in ids]
+    else:
+        with ThreadPoolExecutor(max_workers=min(API_THREADS, len(ids))) as pool:
+            found = list(pool.map(inspect, ids))
+    return [container for container in found if container is not None]
+
+
 def _stop_quietly(container: Container, grace: float) -> None:
+    """``docker stop``: SIGTERM, SIGKILL after ``grace`` s; but the SIGTERM is sent again every
+    ``RESIGNAL_EVERY`` s. A container's PID 1 ignores signals it has no handler for yet, so a
+    SIGTERM sent while its process is still starting is lost, and ``docker stop`` then waits the
+    whole grace period (10 s for a no-op scenario's clients). ``container`` comes from a fresh
+    listing: its status is current enough (signalling an exited one is a harmless error)."""
     try:
-        container.reload()
-        if container.status in ("running", "paused", "restarting"):
-            if container.status == "paused":
-                container.unpause()
-            container.stop(timeout=int(grace))
-    except (NotFound, APIError):
+        if container.status not in ("running", "paused", "restarting"):
+            return
+        if container.status == "paused":
+            container.unpause()
+        deadline = time.monotonic() + grace
+        while True:
+            container.kill(signal="SIGTERM")
+            remaining = deadline - time.monotonic()
+            try:
+                container.wait(timeout=max(0.01, min(RESIGNAL_EVERY, remaining)))
+                return
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                if remaining <= RESIGNAL_EVERY:
+                    break
+        container.kill(signal="SIGKILL")
+        container.wait(timeout=COMPOSE_TIMEOUT)
+    except (NotFound, APIError, requests.exceptions.RequestException):
         pass
+
+
+def _remove_container(container_id: str) -> int:
+    """Remove a container (killed if still running) with its anonymous volumes; 1 if it was there."""
+    try:
+        docker_client().api.remove_container(container_id, force=True, v=True)
+    except NotFound:
+        return 0
+    return 1
 
 
 def sweep(labels: Mapping[str, str]) -> dict[str, int]:
@@ -357,12 +531,10 @@ def sweep(labels: Mapping[str, str]) -> dict[str, int]:
     client = docker_client()
     selector = [f"{key}={value}" for key, value in labels.items()]
     removed = {"containers": 0, "networks": 0, "volumes": 0}
-    for container in client.containers.list(all=True, filters={"label": selector}):
-        try:
-            container.remove(force=True)
-            removed["containers"] += 1
-        except NotFound:
-            pass
+    ids = [summary["Id"] for summary in client.api.containers(all=True, filters={"label": selector})]
+    if ids:
+        with ThreadPoolExecutor(max_workers=min(API_THREADS, len(ids))) as pool:
+            removed["containers"] = sum(pool.map(_remove_container, ids))
     for network in client.networks.list(filters={"label": selector}):
         try:
             network.remove()

@@ -210,6 +210,19 @@ def generate(
     return dataset
 
 
+def append_bets(dataset: Dataset, agency: int, bets: int, seed: int = 1) -> list[str]:
+    """Append ``bets`` more generated losing bets to the agency's file (say, bets that come in
+    late); the dataset's counts follow the file. Returns the documents of the new rows."""
+    if agency not in dataset.agencies:
+        raise ValueError(f"agency {agency} is not in {dataset.agencies}")
+    rng = random.Random(f"lottery-dataset-appended:{seed}:{agency}")
+    rows = list(_agency_rows(rng, _check_count(bets, "bets"), 0, long_names=False))
+    with dataset.path(agency).open("a", encoding="utf-8", newline="") as file:
+        csv.writer(file, lineterminator="\n").writerows(rows)
+    dataset.bets_per_agency[agency] += len(rows)
+    return [row[2] for row in rows]
+
+
 # -- loading ----------------------------------------------------------------------------
 
 

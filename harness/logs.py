@@ -369,6 +369,14 @@ class EventLog(Sequence[Event]):
             acknowledged[agency] = max(batch_totals, default=0) + single_bets
         return acknowledged
 
+    def batches_by_agency(self) -> dict[int, list[int]]:
+        """agency -> ``cantidad`` of each batch its client saw acknowledged (``lote_confirmado |
+        result: success``), in the order sent."""
+        return {
+            agency: [e.int_field("cantidad") or 0 for e in events if e.matches("lote_confirmado", "success")]
+            for agency, events in self._clients()
+        }
+
 
 def _configured_agency(events: list[Event]) -> int | None:
     """The ``client_id`` of the last ``config`` line among one service's events."""

@@ -7,17 +7,20 @@ Override a fixture (``harness_images``, ``agency_data``...) to change its settin
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from harness import data as datasets
 from harness.cluster import SESSION_LABEL, Cluster, new_run_id, sweep
 from harness.engine import EngineUnavailable, docker_client
-from harness.images import ImageSet, ensure_images
+from harness.images import REPO_ROOT, ImageSet, ensure_images
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 SESSION_ID = new_run_id()
@@ -39,6 +42,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=os.environ.get("CI", "").lower() == "true",
         help="fail scenario tests instead of skipping them when no engine answers (default: CI=true)",
+    )
+    group.addoption(
+        "--harness-trials",
+        type=int,
+        default=int(os.environ.get("HARNESS_TRIALS", "20")),
+        metavar="N",
+        help="trials of the randomized fault scenarios (default: env HARNESS_TRIALS or 20)",
+    )
+    group.addoption(
+        "--harness-seed",
+        type=int,
+        default=int(os.environ["HARNESS_SEED"]) if os.environ.get("HARNESS_SEED") else None,
+        metavar="SEED",
+        help="first seed of the randomized trials (default: env HARNESS_SEED, else a fresh one, printed)",
+    )
+    group.addoption(
+        "--harness-figures",
+        metavar="FILE",
+        help="write the session's reliability figures (faults survived, inputs tried...) as JSON",
     )
 
 
@@ -64,6 +86,51 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = yield
     item.stash.setdefault(_report_key, {})[report.when] = report
     return report
+
+
+class Figures:
+    """Counts the reliability tests report (``harness_figures.add("faults survived", 3)``); printed
+    at the end of the session and written to ``--harness-figures`` (one process: not merged across
+    xdist workers)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + amount
+
+
+_figures = Figures()
+
+
+@pytest.fixture(scope="session")
+def harness_figures() -> Figures:
+    return _figures
+
+
+@pytest.fixture(scope="session")
+def harness_trials(pytestconfig: pytest.Config) -> int:
+    """How many randomized trials to run (``--harness-trials`` / HARNESS_TRIALS, default 20)."""
+    return max(1, int(pytestconfig.getoption("--harness-trials")))
+
+
+@pytest.fixture(scope="session")
+def harness_seed(pytestconfig: pytest.Config) -> int:
+    """The first seed of the randomized trials (``--harness-seed`` / HARNESS_SEED, else fresh)."""
+    seed = pytestconfig.getoption("--harness-seed")
+    return int(seed) if seed is not None else int.from_bytes(os.urandom(4), "big")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if not _figures.counts:
+        return
+    terminalreporter.section("lottery-harness reliability figures")
+    for name, value in sorted(_figures.counts.items()):
+        terminalreporter.write_line(f"{name}: {value}")
+    target = config.getoption("--harness-figures")
+    if target:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text(json.dumps(_figures.counts, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -100,6 +167,51 @@ def agency_data(tmp_path: Path) -> Callable[..., datasets.Dataset]:
     return make
 
 
+@pytest.fixture
+def server_config_file(tmp_path: Path) -> Callable[..., Path]:
+    """``server_config_file(LOGGING_LEVEL="DEBUG", SERVER_LISTEN_BACKLOG=50)`` -> a copy of
+    server/config.ini under tmp_path with those ``[DEFAULT]`` keys set (the rest byte for byte);
+    pass it as ``cluster(server_config=...)``. The repository's file is never touched."""
+    counter = iter(range(1_000_000))
+
+    def make(values: Mapping[str, object] | None = None, **more: object) -> Path:
+        text = (REPO_ROOT / "server" / "config.ini").read_text(encoding="utf-8")
+        for key, value in {**(values or {}), **more}.items():
+            line = f"{key} = {value}"
+            text, found = re.subn(rf"^{re.escape(key)}\s*=.*$", lambda _, line=line: line, text, flags=re.M)
+            if not found:
+                text = text.rstrip("\n") + f"\n{line}\n"
+        path = tmp_path / f"server-config-{next(counter)}" / "config.ini"
+        path.parent.mkdir()
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return make
+
+
+@pytest.fixture
+def client_config_file(tmp_path: Path) -> Callable[..., Path]:
+    """``client_config_file({"log.level": "DEBUG", "batch.maxAmount": 7})`` -> a copy of
+    client/config.yaml under tmp_path with those (dotted) keys set; pass it as
+    ``cluster(client_config=...)``. The repository's file is never touched."""
+    counter = iter(range(1_000_000))
+
+    def make(values: Mapping[str, object]) -> Path:
+        document = yaml.safe_load((REPO_ROOT / "client" / "config.yaml").read_text(encoding="utf-8")) or {}
+        for dotted, value in values.items():
+            *parents, leaf = dotted.split(".")
+            node = document
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        path = tmp_path / f"client-config-{next(counter)}" / "config.yaml"
+        path.parent.mkdir()
+        path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        return path
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def real_dataset(tmp_path_factory: pytest.TempPathFactory) -> datasets.Dataset:
     """The course's dataset (5 agencies, 78,697 bets) from ../shared/data; skips when absent."""
@@ -114,6 +226,9 @@ def cluster(
     request: pytest.FixtureRequest, harness_images: ImageSet, tmp_path: Path
 ) -> Iterator[Callable[..., Cluster]]:
     """Factory: ``cluster(clients=5, data=dataset, server_env=..., client_env=...)`` -> Cluster.
+
+    Also ``per_client_env={1: {...}}``, ``server_config=``/``client_config=`` (paths, e.g. from
+    ``server_config_file``) and ``deferred=["client2"]`` (created, started later with ``c.start``).
 
     Use the result as a context manager. Whatever happens, every cluster is taken
     down when the test ends; on failure its artifacts go to ``--harness-artifacts``.

@@ -7,18 +7,40 @@ client image, attached to the cluster's own network, and reports its verdict lin
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Iterator
 
 import requests
 from docker.errors import NotFound
+from docker.models.containers import Container
+from docker.models.networks import Network
 
 from harness.cluster import RUN_LABEL, ClusterError
 from harness.engine import docker_client
 
 PROBE_TIMEOUT = 20
+IMPOSTOR_READY_TIMEOUT = 20
+# An HTTP server's answer: bytes on the right port that are not the protocol.
+GARBAGE_ANSWER = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+_IMPOSTOR_SCRIPT = """
+import socket, sys
+answer = bytes.fromhex(sys.argv[2])
+listener = socket.create_server(("0.0.0.0", int(sys.argv[1])))
+print("listening", flush=True)
+while True:
+    connection, _ = listener.accept()
+    with connection:
+        connection.settimeout(2)
+        try:
+            connection.recv(8192)
+            connection.sendall(answer)
+        except OSError:
+            pass
+"""
 
 
-def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE_TIMEOUT) -> tuple[str, bool]:
-    """(the probe's ``test_echo_server`` line, whether it succeeded) for the cluster ``run_id``."""
+def _network_and_image(run_id: str) -> tuple[Network, str]:
+    """The cluster's network and the client image (taken from client1, running or not)."""
     client = docker_client()
     networks = client.networks.list(filters={"label": f"{RUN_LABEL}={run_id}"})
     if len(networks) != 1:
@@ -28,11 +50,21 @@ def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE
     )
     if not clients:
         raise ClusterError(f"run {run_id}: no client container to take the image from")
-    container = client.containers.run(
-        clients[0].image.id,
+    return networks[0], clients[0].image.id
+
+
+def _labels(run_id: str, role: str) -> dict[str, str]:
+    return {RUN_LABEL: run_id, "lottery-harness": "1", f"lottery-harness.{role}": "1"}
+
+
+def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE_TIMEOUT) -> tuple[str, bool]:
+    """(the probe's ``test_echo_server`` line, whether it succeeded) for the cluster ``run_id``."""
+    network, image = _network_and_image(run_id)
+    container = docker_client().containers.run(
+        image,
         entrypoint=["python3", "-m", "client.probe", address],
-        network=networks[0].name,
-        labels={RUN_LABEL: run_id, "lottery-harness": "1", "lottery-harness.probe": "1"},
+        network=network.name,
+        labels=_labels(run_id, "probe"),
         detach=True,
     )
     try:
@@ -48,3 +80,39 @@ def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE
     finally:
         with contextlib.suppress(NotFound):
             container.remove(force=True)
+
+
+@contextlib.contextmanager
+def impostor_server(
+    run_id: str, alias: str = "impostor", port: int = 12345, answer: bytes = GARBAGE_ANSWER
+) -> Iterator[str]:
+    """A server that speaks something else: on the cluster's network as ``alias``, it answers
+    every connection with ``answer`` and closes it. Yields its ``host:port`` once it listens;
+    removed on exit (it carries the run's label, so ``sweep`` removes it too)."""
+    network, image = _network_and_image(run_id)
+    client = docker_client()
+    container = client.containers.run(
+        image,
+        entrypoint=["python3", "-c", _IMPOSTOR_SCRIPT, str(port), answer.hex()],
+        network=network.name,
+        networking_config={network.name: client.api.create_endpoint_config(aliases=[alias])},
+        labels=_labels(run_id, "impostor"),
+        detach=True,
+    )
+    try:
+        _wait_until_listening(container)
+        yield f"{alias}:{port}"
+    finally:
+        with contextlib.suppress(NotFound):
+            container.remove(force=True)
+
+
+def _wait_until_listening(container: Container, timeout: float = IMPOSTOR_READY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while b"listening" not in container.logs():
+        container.reload()
+        if container.status not in ("created", "running"):
+            raise ClusterError(f"the impostor server ended: {container.logs().decode(errors='replace')[-500:]}")
+        if time.monotonic() > deadline:
+            raise ClusterError(f"the impostor server did not listen within {timeout}s")
+        time.sleep(0.05)

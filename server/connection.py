@@ -35,6 +35,7 @@ class Connection:
         self.conversation = conversation
         self.decoder = FrameDecoder()
         self.last_activity = time.monotonic()
+        self.frame_started = self.last_activity  # when the first byte of the current frame came in
         self.hold_deadline: float | None = None  # set while a WINNERS_QUERY waits for the draw
         self._header_bytes = bytearray()
         self._payload_left: int | None = None  # None while reading a header
@@ -60,21 +61,29 @@ class Connection:
         Raises ``PeerClosed`` (clean EOF), ``TruncatedFrame`` (EOF mid-frame),
         ``Rejection`` (bad header) or ``OSError`` (reset...).
         """
-        try:
-            chunk = self.sock.recv(self._bytes_needed())
-        except (BlockingIOError, InterruptedError):
-            return None
-        if not chunk:
-            if self.mid_frame:
-                raise TruncatedFrame(f"connection closed mid-frame after {self.decoder.pending} bytes")
-            raise PeerClosed("peer closed the connection")
-        self.last_activity = time.monotonic()
-        try:
-            frames = self.decoder.feed(chunk)
-        except ProtocolError as exc:  # only a header can be refused before its frame is complete
-            raise header_rejection(bytes(self._header_bytes) + chunk, exc.reason) from None
-        self._track(chunk)
-        return frames[0] if frames else None
+        for _ in range(2):  # a header, then at once its payload (usually here already): one frame at most
+            needed = self._bytes_needed()
+            try:
+                chunk = self.sock.recv(needed)
+            except (BlockingIOError, InterruptedError):
+                return None
+            if not chunk:
+                if self.mid_frame:
+                    raise TruncatedFrame(f"connection closed mid-frame after {self.decoder.pending} bytes")
+                raise PeerClosed("peer closed the connection")
+            self.last_activity = time.monotonic()
+            if not self.mid_frame:
+                self.frame_started = self.last_activity
+            try:
+                frames = self.decoder.feed(chunk)
+            except ProtocolError as exc:  # only a header can be refused before its frame is complete
+                raise header_rejection(bytes(self._header_bytes) + chunk, exc.reason) from None
+            self._track(chunk)
+            if frames:
+                return frames[0]
+            if len(chunk) < needed:  # the rest has not arrived yet
+                return None
+        return None
 
     def _bytes_needed(self) -> int:
         if self._payload_left is None:
@@ -99,9 +108,15 @@ class Connection:
         if not messages:
             return
         data = b"".join(encode(message) for message in messages)
+        try:
+            sent = self.sock.send(data)  # a reply almost always fits the socket buffer: no mode switch
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        if sent == len(data):
+            return
         self.sock.settimeout(SEND_TIMEOUT)
         try:
-            self.sock.sendall(data)
+            self.sock.sendall(data[sent:])
         finally:
             self.sock.setblocking(False)
 

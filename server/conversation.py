@@ -32,8 +32,7 @@ from protocol import (
     build_frame,
     decode,
 )
-from server.logs import log_event
-from server.model import Bet
+from server.logs import log_event, logger
 from server.state import Lottery, StoreStatus
 from server.storage import NO_SEQ, StorageError
 
@@ -115,10 +114,12 @@ class Conversation:
 
         if agency == 0:
             raise reject(ErrorCode.UNEXPECTED_MESSAGE, "agency 0 cannot send bets")
+        if agency > self.lottery.agencies:
+            raise reject(ErrorCode.UNEXPECTED_MESSAGE, self._unknown_agency(agency))
         if self.finished_here:
             raise reject(ErrorCode.UNEXPECTED_MESSAGE, "bets after FINISHED on this connection")
         try:
-            status = self.lottery.store_bets(agency, seq, [Bet(agency, *bet) for bet in bets])
+            status = self.lottery.store_batch(agency, seq, bets)
         except StorageError as exc:
             raise reject(ErrorCode.STORAGE, str(exc)) from None
         if status is StoreStatus.AGENCY_FINISHED:
@@ -133,13 +134,16 @@ class Conversation:
             log_event("apuesta_almacenada", "success", dni=bet.document, numero=bet.number)
         else:
             log_event("apuesta_recibida", "success", cantidad=len(bets), agencia=agency, lote=seq)
-            for bet in bets:
-                log_event("apuesta_almacenada", "success", logging.DEBUG, dni=bet.document, numero=bet.number)
+            if logger.isEnabledFor(logging.DEBUG):  # once per batch, not once per bet
+                for bet in bets:
+                    log_event("apuesta_almacenada", "success", logging.DEBUG, dni=bet.document, numero=bet.number)
         return Reply([Ack(agency, AckStatus.OK, len(bets))])
 
     def _finish(self, agency: int) -> Reply:
         if agency == 0:
             raise Rejection(ErrorCode.UNEXPECTED_MESSAGE, "agency 0 cannot finish", agency)
+        if agency > self.lottery.agencies:  # its FINISHED must not count toward the draw
+            raise Rejection(ErrorCode.UNEXPECTED_MESSAGE, self._unknown_agency(agency), agency)
         if self.finished_here:
             raise Rejection(ErrorCode.UNEXPECTED_MESSAGE, "FINISHED twice on one connection", agency)
         try:
@@ -159,6 +163,9 @@ class Conversation:
             log_event("sorteo", "success", ganadores=result.draw_winners)
         status = AckStatus.OK if result.first_time else AckStatus.DUPLICATE
         return Reply([Ack(agency, status, result.bets_stored)])
+
+    def _unknown_agency(self, agency: int) -> str:
+        return f"agency {agency} is not one of the {self.lottery.agencies} agencies of this draw"
 
     def _query_winners(self, agency: int) -> Reply:
         if not self.lottery.is_finished(agency):

@@ -18,7 +18,7 @@ import enum
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.context import BaseContext
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from server.draw import Winners, compute_winners, count_winners, load_winners, save_winners
 from server.logs import log_event
-from server.model import Bet, bets_to_csv, load_bets
+from server.model import Bet, BetFields, agency_bets_to_csv, bets_to_csv, load_winning_bets
 from server.storage import BetStore, Discarded
 
 
@@ -120,7 +120,14 @@ class Lottery:
             return RecoveryReport(index.bets, index.batches, len(index.finished), self.draw_done(), discarded)
 
     def store_bets(self, agency: int, seq: int, bets: list[Bet]) -> StoreStatus:
-        rows = bets_to_csv(bets)  # before taking the lock: keep it short
+        return self._store_rows(agency, seq, len(bets), bets_to_csv(bets))
+
+    def store_batch(self, agency: int, seq: int, bets: Sequence[BetFields]) -> StoreStatus:
+        """``store_bets`` for decoded bets (``protocol.BetData``) of one agency: no ``Bet`` objects."""
+        return self._store_rows(agency, seq, len(bets), agency_bets_to_csv(agency, bets))
+
+    def _store_rows(self, agency: int, seq: int, count: int, rows: bytes) -> StoreStatus:
+        """``rows`` (the CSV of ``count`` bets) are made before taking the lock: keep it short."""
         with self._synced():
             index = self.store.index
             if index.has_batch(agency, seq):
@@ -129,7 +136,7 @@ class Lottery:
                 return StoreStatus.AGENCY_FINISHED
             if self.draw_done():
                 return StoreStatus.DRAW_DONE
-            self.store.append_batch(agency, seq, len(bets), rows)
+            self.store.append_batch(agency, seq, count, rows)
         return StoreStatus.STORED
 
     def finish(self, agency: int) -> FinishResult:
@@ -163,7 +170,7 @@ class Lottery:
 
         The caller that gets the total logs ``sorteo``: only one ever does.
         """
-        winners = compute_winners(load_bets(self.store.bets_path))
+        winners = compute_winners(load_winning_bets(self.store.bets_path))
         save_winners(self.winners_path, winners, self.fsync)
         self._winners = winners
         self.shared.draw_done.value = 1

@@ -124,12 +124,20 @@ class Worker:
     def _drop_inactive(self, now: float) -> None:
         timeout = self.config.read_timeout
         for connection in list(self.connections.values()):
-            inactive = now - connection.last_activity
-            if connection.held or inactive <= timeout:
+            if connection.held:
                 continue
             if connection.mid_frame:
-                reason = f"stalled mid-frame for {inactive:.1f}s ({connection.decoder.pending} bytes received)"
+                # a frame must be whole within READ_TIMEOUT of its first byte: a peer that sends a
+                # byte now and then (slowloris) cannot hold a connection forever
+                frame_age = now - connection.frame_started
+                if frame_age <= timeout:
+                    continue
+                pending = connection.decoder.pending
+                reason = f"stalled mid-frame: frame incomplete {frame_age:.1f}s after its first byte ({pending} bytes)"
             else:
+                inactive = now - connection.last_activity
+                if inactive <= timeout:
+                    continue
                 reason = f"idle for {inactive:.1f}s"
             self._fail(connection, Rejection(ErrorCode.TIMEOUT, reason, connection.agency))
 

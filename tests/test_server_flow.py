@@ -103,33 +103,37 @@ def test_winners_query_before_the_draw_is_held_then_not_ready(servers: ServerPoo
 
 
 def test_single_bets_ping_and_conversation_rules(servers: ServerPool) -> None:
-    server = servers.start(AGENCIES=1)
-    bet = make_bets(3, 1).bets[0]
-    with server.agency(3) as client:
+    server = servers.start(AGENCIES=2)
+    bet = make_bets(1, 1).bets[0]
+    with server.agency(1) as client:
         assert client.request(Ping(0, b"")) == Pong(0, b"")
-        assert client.request(SingleBet(3, bet)) == Ack(3, AckStatus.OK, 1)
-        assert client.request(SingleBet(3, bet)) == Ack(3, AckStatus.OK, 1)  # no dedup of single bets
-        answer = client.request(WinnersQuery(3))
+        assert client.request(SingleBet(1, bet)) == Ack(1, AckStatus.OK, 1)
+        assert client.request(SingleBet(1, bet)) == Ack(1, AckStatus.OK, 1)  # no dedup of single bets
+        answer = client.request(WinnersQuery(1))
         assert isinstance(answer, Error) and answer.code is ErrorCode.UNEXPECTED_MESSAGE
-    with server.agency(5) as client:
+    with server.agency(2) as client:
         assert client.request(Ping(6)) == Pong(6)  # a PING does not fix the connection's agency
-        assert client.request(SingleBet(5, bet)) == Ack(5, AckStatus.OK, 1)
+        assert client.request(SingleBet(2, bet)) == Ack(2, AckStatus.OK, 1)
         answer = client.request(Batch(6, 1, (bet,)))
         assert isinstance(answer, Error) and answer.code is ErrorCode.AGENCY_MISMATCH
-    with server.agency(3) as client:
-        assert client.finish() == Ack(3, AckStatus.OK, 2)
-        answer = client.request(Batch(3, 1, (bet,)))
+    with server.agency(1) as client:
+        assert client.finish() == Ack(1, AckStatus.OK, 2)
+        answer = client.request(Batch(1, 1, (bet,)))
         assert isinstance(answer, Error) and answer.code is ErrorCode.UNEXPECTED_MESSAGE
-    with server.agency(3) as client:
-        assert client.finish() == Ack(3, AckStatus.DUPLICATE, 2)  # finished on an earlier connection
-        answer = client.request(Finished(3))
+    with server.agency(1) as client:
+        assert client.finish() == Ack(1, AckStatus.DUPLICATE, 2)  # finished on an earlier connection
+        answer = client.request(Finished(1))
         assert isinstance(answer, Error) and "twice" in answer.reason
+    with server.agency(4) as client:  # only agencies 1..AGENCIES take part: a 4th cannot finish nor bet
+        answer = client.request(Finished(4))
+        assert isinstance(answer, Error) and "not one of the 2 agencies" in answer.reason
     with server.agency(4) as client:
         answer = client.request(Batch(4, 1, (bet,)))
-        assert isinstance(answer, Error) and "draw is done" in answer.reason
+        assert isinstance(answer, Error) and "not one of the 2 agencies" in answer.reason
     with server.agency(0) as client:
         answer = client.request(SingleBet(0, bet))
         assert isinstance(answer, Error) and answer.code is ErrorCode.UNEXPECTED_MESSAGE
+    assert server.events("sorteo") == []  # agency 4's FINISHED did not count
     assert len(server.events("apuesta_almacenada", "success")) == 3
     assert len(server.events("apuesta_recibida", "fail")) == 4
     assert len(stored_rows(server.storage_path)) == 3

@@ -1,0 +1,149 @@
+"""Helpers of the container parts: images once, labelled clusters, event times, memory sampling."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+
+from harness.cluster import Cluster, sweep
+from harness.data import Dataset
+from harness.images import ImageSet, build_image, ensure_images
+from harness.logs import Event
+
+BENCH_LABEL = "lottery-harness.bench"
+
+
+SERVER_ROOT: Path | None = None  # another tree whose server/ goes into the server image (A/B runs)
+
+
+@functools.cache
+def images() -> ImageSet:
+    """Built (or found cached) once per process, before any timing."""
+    found = ensure_images()
+    if SERVER_ROOT is None:
+        return found
+    return ImageSet(server=build_image("server", found.base, root=SERVER_ROOT), client=found.client, base=found.base)
+
+
+@contextlib.contextmanager
+def bench_cluster(clients: int, data: Dataset | Path, workdir: Path, **options: object) -> Iterator[Cluster]:
+    """A cluster labelled as the benchmark's; removed on the way out, Ctrl-C included."""
+    cluster = Cluster(
+        clients=clients, data=data, images=images(), workdir=workdir, labels={BENCH_LABEL: "1"}, **options
+    )
+    try:
+        yield cluster
+    finally:
+        try:
+            cluster.down(grace=5)
+        finally:
+            with contextlib.suppress(Exception):
+                sweep({"lottery-harness.run": cluster.run_id})
+            cluster.cleanup()
+
+
+def sweep_all() -> None:
+    """Whatever a benchmark left labelled (after a crash of a previous run)."""
+    with contextlib.suppress(Exception):
+        sweep({BENCH_LABEL: "1"})
+
+
+def event_epoch(event: Event | None) -> float | None:
+    """The event's log timestamp (container-local = UTC, ms resolution) as a Unix time."""
+    if event is None or event.time is None:
+        return None
+    return event.time.replace(tzinfo=UTC).timestamp()
+
+
+# -- memory -----------------------------------------------------------------------------
+
+
+def _cgroup_v1(container_id: str) -> Path | None:
+    for base in ("/sys/fs/cgroup/memory/docker", "/sys/fs/cgroup/memory/system.slice"):
+        for name in (container_id, f"docker-{container_id}.scope"):
+            path = Path(base) / name
+            if (path / "memory.usage_in_bytes").exists():
+                return path
+    return None
+
+
+def _cgroup_v2(container_id: str) -> Path | None:
+    for base in ("/sys/fs/cgroup/system.slice", "/sys/fs/cgroup/docker"):
+        for name in (f"docker-{container_id}.scope", container_id):
+            path = Path(base) / name
+            if (path / "memory.current").exists():
+                return path
+    return None
+
+
+def _stat(path: Path) -> dict[str, int]:
+    values = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if value.isdigit():
+            values[key] = int(value)
+    return values
+
+
+def working_set(container_id: str) -> int | None:
+    """What ``docker stats`` shows as MEM USAGE: usage minus inactive file cache, in bytes."""
+    with contextlib.suppress(OSError, ValueError):
+        v1 = _cgroup_v1(container_id)
+        if v1 is not None:
+            usage = int((v1 / "memory.usage_in_bytes").read_text())
+            inactive = _stat(v1 / "memory.stat").get("total_inactive_file", 0)
+            return max(0, usage - inactive)
+        v2 = _cgroup_v2(container_id)
+        if v2 is not None:
+            usage = int((v2 / "memory.current").read_text())
+            inactive = _stat(v2 / "memory.stat").get("inactive_file", 0)
+            return max(0, usage - inactive)
+    return None
+
+
+class MemorySampler(threading.Thread):
+    """Samples each container's working set every ``interval`` s (cgroup files, else ``docker stats``)."""
+
+    def __init__(self, cluster: Cluster, interval: float = 0.1, max_seconds: float = 900) -> None:
+        super().__init__(name="bench-memory", daemon=True)
+        self.cluster = cluster
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.peaks: dict[str, int] = {}
+        self.source = "cgroup"
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        ids = {service: container.id for service, container in self.cluster.containers().items()}
+        deadline = time.monotonic() + self.max_seconds
+        if ids and working_set(next(iter(ids.values()))) is None:
+            self.source = "docker stats"
+            self._docker_stats(ids, deadline)
+            return
+        while not self._halt.is_set() and time.monotonic() < deadline:
+            for service, container_id in ids.items():
+                value = working_set(container_id)
+                if value is not None and value > self.peaks.get(service, 0):
+                    self.peaks[service] = value
+            self._halt.wait(self.interval)
+
+    def _docker_stats(self, ids: dict[str, str], deadline: float) -> None:
+        server = self.cluster.container("server")
+        with contextlib.suppress(Exception):
+            for sample in server.stats(stream=True, decode=True):
+                memory = sample.get("memory_stats", {})
+                stats = memory.get("stats", {})
+                usage = memory.get("usage", 0) - stats.get("total_inactive_file", stats.get("inactive_file", 0))
+                self.peaks["server"] = max(self.peaks.get("server", 0), usage)
+                if self._halt.is_set() or time.monotonic() > deadline:
+                    return
+
+    def stop(self) -> dict[str, int]:
+        self._halt.set()
+        self.join(timeout=5)
+        return dict(self.peaks)

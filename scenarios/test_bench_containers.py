@@ -1,0 +1,30 @@
+"""The container benchmark parts (e2e, scale, overhead) run end to end at tiny sizes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import cli
+from harness.images import ImageSet
+
+pytestmark = pytest.mark.scenario
+
+
+def test_container_parts_run_and_clean_up(harness_images: ImageSet, tmp_path: Path, capsys) -> None:
+    from bench.containers import BENCH_LABEL
+    from harness.engine import docker_client
+
+    results = tmp_path / "bench.json"
+    code = cli.main(["--quick", "--parts", "e2e,scale,overhead", "--json", str(results)])
+    assert code == 0, capsys.readouterr().err
+    parts = json.loads(results.read_text())["parts"]
+    (e2e,) = parts["e2e"]["rows"]
+    assert e2e["last_winners_s"] >= e2e["draw_s"] >= e2e["last_ack_s"]
+    (scale,) = parts["scale"]["rows"]
+    assert scale["clients"] == 1 and scale["wall_s"] > 0
+    (overhead,) = parts["overhead"]["rows"]
+    assert overhead["total_s"] >= overhead["up_s"] > 0
+    assert docker_client().containers.list(all=True, filters={"label": BENCH_LABEL}) == []
