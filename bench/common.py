@@ -115,12 +115,26 @@ def _foreign_containers(own_label: str | None) -> int | None:
     return None
 
 
+def cpu_calibration_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop (best of 3): how fast a core is right now. On a
+    shared VM it moves with the host's load, which no load average inside shows."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for value in range(1_000_000):
+            total += value
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1e3, 1)
+
+
 @dataclass
 class Load:
     load1: float
     load5: float
     pytest_processes: int
     foreign_containers: int | None
+    calibration_ms: float = 0.0
 
     @property
     def quiet(self) -> bool:
@@ -131,7 +145,7 @@ class Load:
         containers = "?" if self.foreign_containers is None else self.foreign_containers
         return (
             f"load {self.load1:.2f}/{self.load5:.2f} (1/5 min), other containers {containers}, "
-            f"pytest processes {self.pytest_processes}"
+            f"pytest processes {self.pytest_processes}, cpu calibration {self.calibration_ms} ms"
         )
 
     def as_json(self) -> Row:
@@ -140,13 +154,14 @@ class Load:
             "load5": self.load5,
             "pytest_processes": self.pytest_processes,
             "foreign_containers": self.foreign_containers,
+            "calibration_ms": self.calibration_ms,
             "quiet": self.quiet,
         }
 
 
 def load(own_label: str | None = "lottery-harness.bench") -> Load:
     load1, load5, _ = os.getloadavg()
-    return Load(load1, load5, _pytest_processes(), _foreign_containers(own_label))
+    return Load(load1, load5, _pytest_processes(), _foreign_containers(own_label), cpu_calibration_ms())
 
 
 def wait_quiet(timeout: float, report: Report, poll: float = 60.0) -> Load:

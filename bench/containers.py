@@ -31,11 +31,9 @@ def images() -> ImageSet:
 
 
 @contextlib.contextmanager
-def bench_cluster(clients: int, data: Dataset | Path, workdir: Path, **options: object) -> Iterator[Cluster]:
+def bench_cluster(clients: int, data: Dataset | Path, workdir: Path) -> Iterator[Cluster]:
     """A cluster labelled as the benchmark's; removed on the way out, Ctrl-C included."""
-    cluster = Cluster(
-        clients=clients, data=data, images=images(), workdir=workdir, labels={BENCH_LABEL: "1"}, **options
-    )
+    cluster = Cluster(clients=clients, data=data, images=images(), workdir=workdir, labels={BENCH_LABEL: "1"})
     try:
         yield cluster
     finally:

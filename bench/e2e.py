@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import BenchError, PartResult, Report, median_row
+from bench.common import BenchError, PartResult, Report, Row, median_row
 from bench.containers import bench_cluster, event_epoch, images
 from harness import data as datasets
 from harness.assertions import assert_winners
@@ -35,7 +35,7 @@ COLUMNS = [
 ]
 
 
-def run_once(dataset: datasets.Dataset, workdir: Path) -> dict[str, float]:
+def run_once(dataset: datasets.Dataset, workdir: Path) -> Row:
     clients = len(dataset.agencies)
     with bench_cluster(clients, dataset, workdir) as cluster:
         started = time.time()

@@ -30,17 +30,19 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from multiprocessing.connection import Connection as Pipe
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
+from typing import cast
 
 from bench.common import REPO_ROOT, BenchError, PartResult, Report, median_row, percentile
 from protocol import (
     HEADER_SIZE,
     Ack,
     AckStatus,
+    Batch,
     BatchBuilder,
     BetData,
     Header,
-    MessageType,
     decode,
     encode,
     parse_header,
@@ -98,7 +100,7 @@ def _send_next(flow: _Flow) -> None:
     flow.sock.sendall(flow.frames[flow.next][0])
 
 
-def _sender(port: int, frames: dict[int, list[tuple[bytes, bytes]]], go: multiprocessing.Event, out: Pipe) -> None:
+def _sender(port: int, frames: dict[int, list[tuple[bytes, bytes]]], go: EventType, out: Pipe) -> None:
     """One sender process: connect every agency given, wait for ``go``, play the frames stop-and-wait."""
     try:
         flows = []
@@ -279,7 +281,7 @@ def _baseline_receiver(path: str, connections: int, out: Pipe) -> None:
             writer = csv.writer(file, lineterminator="\n")
             while buffers:
                 for key, _ in selector.select(timeout=RUN_TIMEOUT):
-                    sock = key.fileobj
+                    sock = cast(socket.socket, key.fileobj)
                     chunk = sock.recv(65536)
                     if not chunk:
                         selector.unregister(sock)
@@ -295,7 +297,8 @@ def _baseline_receiver(path: str, connections: int, out: Pipe) -> None:
                             break
                         batch = decode(header, bytes(buffer[HEADER_SIZE:end]))
                         del buffer[:end]
-                        assert header.type is MessageType.BATCH
+                        if not isinstance(batch, Batch):
+                            raise BenchError(f"the baseline takes BATCH frames only, got {header.type.name}")
                         agency = batch.agency
                         writer.writerows(
                             (agency, b.first_name, b.last_name, b.document, b.birthdate.isoformat(), b.number)

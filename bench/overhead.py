@@ -11,14 +11,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import PartResult, Report, median_row
+from bench.common import PartResult, Report, Row, median_row
 from bench.containers import bench_cluster, images
 from harness import data as datasets
 
 COLUMNS = ["clients", "render_s", "up_s", "down_s", "total_s"]
 
 
-def run_once(clients: int, dataset: datasets.Dataset, workdir: Path) -> dict[str, float]:
+def run_once(clients: int, dataset: datasets.Dataset, workdir: Path) -> Row:
     with bench_cluster(clients, dataset, workdir) as cluster:
         started = time.perf_counter()
         cluster.render()

@@ -46,6 +46,7 @@ COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 API_THREADS = 8  # parallel engine API calls (the docker SDK keeps a pool of 10 connections)
 RESIGNAL_EVERY = 0.5  # seconds between SIGTERMs while a container is being stopped
+NETWORK_REMOVE_TIMEOUT = 10.0  # seconds to wait for the engine to release a network's endpoints
 
 
 class ClusterError(RuntimeError):
@@ -526,6 +527,27 @@ def _remove_container(container_id: str) -> int:
     return 1
 
 
+def _remove_network(network: Any) -> int:
+    """Remove a network; 1 if it was there. The engine may still be detaching the endpoints of
+    containers removed a moment ago ("has active endpoints"): disconnect what is left, retry."""
+    deadline = time.monotonic() + NETWORK_REMOVE_TIMEOUT
+    while True:
+        try:
+            network.remove()
+            return 1
+        except NotFound:
+            return 0
+        except APIError as exc:
+            if "active endpoints" not in str(exc) or time.monotonic() > deadline:
+                raise
+        with contextlib.suppress(NotFound, APIError):
+            network.reload()
+            for endpoint in network.attrs.get("Containers") or {}:
+                with contextlib.suppress(NotFound, APIError):
+                    network.disconnect(endpoint, force=True)
+        time.sleep(0.2)
+
+
 def sweep(labels: Mapping[str, str]) -> dict[str, int]:
     """Remove every container, network and volume carrying all ``labels``; counts what went."""
     client = docker_client()
@@ -536,11 +558,7 @@ def sweep(labels: Mapping[str, str]) -> dict[str, int]:
         with ThreadPoolExecutor(max_workers=min(API_THREADS, len(ids))) as pool:
             removed["containers"] = sum(pool.map(_remove_container, ids))
     for network in client.networks.list(filters={"label": selector}):
-        try:
-            network.remove()
-            removed["networks"] += 1
-        except NotFound:
-            pass
+        removed["networks"] += _remove_network(network)
     for volume in client.volumes.list(filters={"label": selector}):
         try:
             volume.remove(force=True)
