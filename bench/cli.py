@@ -110,7 +110,7 @@ def _run_part(name: str, args: argparse.Namespace, report: Callable[[str], None]
         from bench import overhead
 
         return overhead.run(args.overhead_clients, args.runs, report)
-    from bench import profile
+    from bench import profiling as profile
 
     root = args.server_root.resolve() if args.server_root is not None else REPO_ROOT
     return profile.run(report, bets_each=args.profile_bets, workers=args.workers, root=root)

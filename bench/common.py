@@ -128,6 +128,26 @@ def cpu_calibration_ms() -> float:
     return round(best * 1e3, 1)
 
 
+def busy_cores(seconds: float = 1.0) -> float:
+    """How many cores were busy (not idle nor waiting for I/O) over the next ``seconds``: unlike
+    the load average, this does not still count the benchmark's own previous part."""
+
+    def ticks() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as file:
+            values = [int(value) for value in file.readline().split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return sum(values) - idle, sum(values)
+
+    try:
+        busy_before, all_before = ticks()
+        time.sleep(seconds)
+        busy_after, all_after = ticks()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    share = (busy_after - busy_before) / max(1, all_after - all_before)
+    return round(share * (os.cpu_count() or 1), 2)
+
+
 @dataclass
 class Load:
     load1: float
@@ -135,16 +155,18 @@ class Load:
     pytest_processes: int
     foreign_containers: int | None
     calibration_ms: float = 0.0
+    busy_cores: float = 0.0
 
     @property
     def quiet(self) -> bool:
-        # nothing else running; the load average also counts the benchmark's own previous part
-        return self.load1 < 1.5 and self.pytest_processes == 0 and not self.foreign_containers
+        """Nothing else running: no other test run, no other container, the cores idle."""
+        return self.busy_cores < 0.3 and self.pytest_processes == 0 and not self.foreign_containers
 
     def describe(self) -> str:
         containers = "?" if self.foreign_containers is None else self.foreign_containers
         return (
-            f"load {self.load1:.2f}/{self.load5:.2f} (1/5 min), other containers {containers}, "
+            f"busy cores {self.busy_cores:.2f}, load {self.load1:.2f}/{self.load5:.2f} (1/5 min), "
+            f"other containers {containers}, "
             f"pytest processes {self.pytest_processes}, cpu calibration {self.calibration_ms} ms"
         )
 
@@ -155,13 +177,15 @@ class Load:
             "pytest_processes": self.pytest_processes,
             "foreign_containers": self.foreign_containers,
             "calibration_ms": self.calibration_ms,
+            "busy_cores": self.busy_cores,
             "quiet": self.quiet,
         }
 
 
 def load(own_label: str | None = "lottery-harness.bench") -> Load:
+    busy = busy_cores()
     load1, load5, _ = os.getloadavg()
-    return Load(load1, load5, _pytest_processes(), _foreign_containers(own_label), cpu_calibration_ms())
+    return Load(load1, load5, _pytest_processes(), _foreign_containers(own_label), cpu_calibration_ms(), busy)
 
 
 def wait_quiet(timeout: float, report: Report, poll: float = 60.0) -> Load:

@@ -9,7 +9,7 @@ import pytest
 
 from bench import cli
 from bench.common import PartResult, median_row, percentile
-from bench.profile import fold
+from bench.profiling import fold
 from bench.scale import slope
 
 
