@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> in
 
             sweep_all()  # leftovers of an interrupted earlier run
         for name in args.parts:
-            before = wait_quiet(args.wait_quiet, report) if args.wait_quiet else load(quick=args.quick)
+            before = wait_quiet(args.wait_quiet, report) if args.wait_quiet else load()
             report(f"{name}: starting ({before.describe()})")
             part_started = time.monotonic()
             try:
@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> in
                 results["parts"][name] = {"error": exc_text}
                 failed = True
                 continue
-            after = load(quick=args.quick)
+            after = load()
             results["parts"][name] = {
                 **part.as_json(),
                 "seconds": round(time.monotonic() - part_started, 1),

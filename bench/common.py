@@ -115,11 +115,11 @@ def _foreign_containers(own_label: str | None) -> int | None:
     return None
 
 
-def cpu_calibration_ms(repeat: int = 3) -> float:
-    """Milliseconds for a fixed pure-Python loop (best of ``repeat``): how fast a core is right now.
-    On a shared VM it moves with the host's load, which no load average inside shows."""
+def cpu_calibration_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop (best of 3): how fast a core is right now. On a
+    shared VM it moves with the host's load, which no load average inside shows."""
     best = float("inf")
-    for _ in range(repeat):
+    for _ in range(3):
         started = time.perf_counter()
         total = 0
         for value in range(1_000_000):
@@ -182,12 +182,10 @@ class Load:
         }
 
 
-def load(own_label: str | None = "lottery-harness.bench", quick: bool = False) -> Load:
-    """The machine's state now; ``quick``: shorter samples (~0.15 s instead of ~1.2 s)."""
-    busy = busy_cores(0.1 if quick else 1.0)
+def load(own_label: str | None = "lottery-harness.bench") -> Load:
+    busy = busy_cores()
     load1, load5, _ = os.getloadavg()
-    calibration = cpu_calibration_ms(1 if quick else 3)
-    return Load(load1, load5, _pytest_processes(), _foreign_containers(own_label), calibration, busy)
+    return Load(load1, load5, _pytest_processes(), _foreign_containers(own_label), cpu_calibration_ms(), busy)
 
 
 def wait_quiet(timeout: float, report: Report, poll: float = 60.0) -> Load:

@@ -46,7 +46,7 @@ COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 API_THREADS = 8  # parallel engine API calls (the docker SDK keeps a pool of 10 connections)
 RESIGNAL_EVERY = 0.5  # seconds between SIGTERMs while a container is being stopped
-NETWORK_REMOVE_TIMEOUT = 3.0  # seconds to wait for the engine to release a network's endpoints
+NETWORK_REMOVE_TIMEOUT = 10.0  # seconds to wait for the engine to release a network's endpoints
 
 
 class ClusterError(RuntimeError):
@@ -185,13 +185,23 @@ class Cluster:
         self._started = False
         for error in self.faults.teardown():
             self.note(FAULT_ACTION, "fail", phase="teardown", error=error)
-        containers = list(self.containers().values())
+        containers = self.containers()
+
+        def stop_and_remove(service: str) -> None:
+            _stop_quietly(containers[service], grace)
+            reader = self._readers.get(service)
+            if reader is not None:
+                reader.join(timeout=5)  # its log is read to the end before it goes
+            with contextlib.suppress(APIError):  # the sweep below tries again
+                _remove_container(containers[service].id)
+
+        # Each container stopped, then removed at once, all in parallel; then the rest of what
+        # `docker compose down --volumes` removes (networks, volumes) and anything else labelled
+        # with the project or the run. Through the API: a fraction of compose's time.
         with ThreadPoolExecutor(max_workers=min(16, len(containers) or 1)) as pool:
-            list(pool.map(lambda c: _stop_quietly(c, grace), containers))
+            list(pool.map(stop_and_remove, containers))
         for reader in self._readers.values():
             reader.join(timeout=5)
-        # What `docker compose down --volumes` removes (the project's containers with their anonymous
-        # volumes, its networks and volumes), and anything else labelled with the run, through the API.
         try:
             sweep({COMPOSE_PROJECT_LABEL: self.project})
         finally:
@@ -543,10 +553,10 @@ def sweep(labels: Mapping[str, str]) -> dict[str, int]:
     client = docker_client()
     selector = [f"{key}={value}" for key, value in labels.items()]
     removed = {"containers": 0, "networks": 0, "volumes": 0}
-    # One at a time: a network removed after many of its containers were removed in parallel was
-    # once left with a phantom endpoint on this engine (Docker 20.10), and could never be removed.
-    for summary in client.api.containers(all=True, filters={"label": selector}):
-        removed["containers"] += _remove_container(summary["Id"])
+    ids = [summary["Id"] for summary in client.api.containers(all=True, filters={"label": selector})]
+    if ids:
+        with ThreadPoolExecutor(max_workers=min(API_THREADS, len(ids))) as pool:
+            removed["containers"] = sum(pool.map(_remove_container, ids))
     for network in client.networks.list(filters={"label": selector}):
         removed["networks"] += _remove_network(network)
     for volume in client.volumes.list(filters={"label": selector}):
