@@ -12,7 +12,6 @@ import struct
 from dataclasses import dataclass, field
 
 from protocol import (
-    MAX_PAYLOAD_SIZE,
     Ack,
     AckStatus,
     Batch,
@@ -31,13 +30,13 @@ from protocol import (
     WinnersStatus,
     build_frame,
     decode,
+    split_winners,
 )
 from server.logs import log_event, logger
 from server.state import Lottery, StoreStatus
 from server.storage import NO_SEQ, StorageError
 
 _BATCH_PREFIX = struct.Struct("!IH")  # seq, count: to log the declared count of a rejected batch
-_WINNERS_EMPTY_SIZE = len(Winners(0, WinnersStatus.READY).payload())
 _MAGIC_AND_VERSION = build_frame(MessageType.PING, 0, b"")[:3]
 _BETS_ANNOUNCED_BY_TYPE: dict[int, int] = {MessageType.BET: 1, MessageType.BATCH: 0}  # 0: count unknown
 
@@ -179,28 +178,12 @@ class Conversation:
         agency = self.agency or 0
         documents = self.lottery.winners_of(agency)
         log_event("consulta_ganadores", "success", agencia=agency, cant_ganadores=len(documents))
-        return list(winners_frames(agency, documents))
+        return split_winners(agency, documents)
 
     def not_ready(self) -> list[Message]:
         agency = self.agency or 0
         log_event("consulta_ganadores", "in_progress", logging.DEBUG, agencia=agency)
         return [Winners(agency, WinnersStatus.NOT_READY)]
-
-
-def winners_frames(agency: int, documents: list[str]) -> list[Winners]:
-    """READY_MORE... READY frames, each within the frame limit (one READY when there are none)."""
-    frames: list[Winners] = []
-    chunk: list[str] = []
-    size = _WINNERS_EMPTY_SIZE
-    for document in documents:
-        document_size = 2 + len(document.encode())
-        if chunk and size + document_size > MAX_PAYLOAD_SIZE:
-            frames.append(Winners(agency, WinnersStatus.READY_MORE, tuple(chunk)))
-            chunk, size = [], _WINNERS_EMPTY_SIZE
-        chunk.append(document)
-        size += document_size
-    frames.append(Winners(agency, WinnersStatus.READY, tuple(chunk)))
-    return frames
 
 
 def _declared_bets(header: Header, payload: bytes) -> int | None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from protocol import MAX_FRAME_SIZE, WinnersStatus, encode
+from protocol import split_winners as winners_frames
 from server.config import ConfigError, load_config
-from server.conversation import winners_frames
 from server.draw import compute_winners
 from server.model import Bet, bets_to_csv, has_won, load_bets, store_bets
 from server.state import Lottery, SharedState, StoreStatus
