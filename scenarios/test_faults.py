@@ -37,9 +37,9 @@ def data(agency_data):
 
 
 def test_sigkill_a_client_mid_batch(cluster, agency_data, harness_figures):
-    # Agency 2 sends 1,200 batches (seconds of round trips): the kill, which reacts to its 3rd
+    # Agency 2 sends 6,000 batches (many seconds of round trips): the kill, which reacts to its 3rd
     # acknowledgement through the log stream and the engine's API, lands long before its last.
-    data = agency_data(agencies=3, bets={1: 10, 2: 6000, 3: 1500}, winners={1: 1, 2: 2, 3: 1})
+    data = agency_data(agencies=3, bets={1: 10, 2: 30000, 3: 1500}, winners={1: 1, 2: 2, 3: 1})
     with cluster(clients=3, data=data, client_env=FAST_RETRIES) as c:
         mark = c.mark()
         kill = c.inject(Kill("client2"), after=AGENCY_2_THIRD_BATCH)
