@@ -117,7 +117,8 @@ class BetStore:
     # -- lifecycle -----------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open (creating) the three files. Call ``sync()`` under the lock before using the index."""
+        """Open (creating them and their folder) the three files. ``sync()`` under the lock before using the index."""
+        self.bets_path.parent.mkdir(parents=True, exist_ok=True)
         legacy_bets = not self.ledger_path.exists() and _size(self.bets_path) > 0
         self._bets_fd = os.open(self.bets_path, os.O_RDWR | os.O_CREAT, 0o644)
         self._ledger_fd = os.open(self.ledger_path, os.O_RDWR | os.O_CREAT, 0o644)
