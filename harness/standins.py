@@ -409,6 +409,7 @@ def _import_busybox_rootfs(tag: str, changes: Sequence[str], report: Report) -> 
         listed = subprocess.run([str(binary), "--list-full"], check=True, capture_output=True, text=True, timeout=30)
         rootfs = busybox_rootfs(binary.read_bytes(), listed.stdout.split())
     repository, _, version = tag.rpartition(":")
-    docker_client().api.import_image_from_stream(
-        io.BytesIO(rootfs), repository=repository, tag=version, changes=[f"ENV PATH={STANDARD_PATH}", *changes]
+    # from_data, not from_stream: a stream of known length is sent chunked and with a length, which dockerd refuses.
+    docker_client().api.import_image_from_data(
+        rootfs, repository=repository, tag=version, changes=[f"ENV PATH={STANDARD_PATH}", *changes]
     )
