@@ -30,6 +30,7 @@ from docker.models.containers import Container
 from testcontainers.compose import DockerCompose
 
 from harness import compose
+from harness.backends import COMPOSE, SWARM, check_backend
 from harness.data import Dataset
 from harness.engine import docker_client
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
@@ -99,7 +100,19 @@ class Cluster:
 
     ``deferred`` services are created by ``up()`` but not started: ``start(*services)`` runs
     them when the scenario says so (e.g. agencies that join after a signal or a draw).
+
+    ``backend="swarm"`` gives a ``harness.swarm.cluster.SwarmCluster`` (same methods, on Docker
+    Swarm; it also takes ``shape=`` and ``swarm=``); the default is ``compose``.
     """
+
+    backend = COMPOSE
+
+    def __new__(cls, *args: Any, backend: str = COMPOSE, **options: Any) -> Cluster:
+        if cls is Cluster and check_backend(backend) == SWARM:
+            from harness.swarm.cluster import SwarmCluster
+
+            return super().__new__(SwarmCluster)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -117,6 +130,7 @@ class Cluster:
         run_id: str | None = None,
         keep_on_failure: bool = False,
         deferred: Sequence[str] = (),
+        backend: str = COMPOSE,
     ) -> None:
         self.run_id = run_id or new_run_id()
         self.project = f"lottery-{self.run_id}"

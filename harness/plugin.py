@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from harness import data as datasets
+from harness.backends import BACKENDS, COMPOSE, SWARM, NotSupportedOnBackend
 from harness.cluster import SESSION_LABEL, Cluster, new_run_id, sweep
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import REPO_ROOT, ImageSet, ensure_images
@@ -58,6 +59,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="first seed of the randomized trials (default: env HARNESS_SEED, else a fresh one, printed)",
     )
     group.addoption(
+        "--harness-backend",
+        choices=BACKENDS,
+        default=os.environ.get("HARNESS_BACKEND", COMPOSE),
+        help="where the `cluster` fixture runs: compose (default) or swarm (a one-node swarm of this engine,"
+        " initialised if inactive and left as found; env HARNESS_BACKEND)",
+    )
+    group.addoption(
         "--harness-figures",
         metavar="FILE",
         help="write the session's reliability figures (faults survived, inputs tried...) as JSON",
@@ -79,6 +87,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("scenario"):
                 item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """What the backend cannot do skips the scenario, with the backend's reason."""
+    try:
+        return (yield)
+    except NotSupportedOnBackend as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -236,8 +253,13 @@ def cluster(
     config = request.config
     keep = bool(config.getoption("--harness-keep"))
     created: list[Cluster] = []
+    backend = config.getoption("--harness-backend")
 
     def make(**options: Any) -> Cluster:
+        if backend != COMPOSE:
+            options.setdefault("backend", backend)
+        if options.get("backend") == SWARM:  # one swarm for the session, not one per cluster
+            options.setdefault("swarm", request.getfixturevalue("harness_swarm"))
         labels = {SESSION_LABEL: SESSION_ID, **options.pop("labels", {})}
         workdir = tmp_path / f"cluster-{len(created)}"
         made = Cluster(images=harness_images, labels=labels, workdir=workdir, keep_on_failure=keep, **options)
@@ -257,7 +279,24 @@ def cluster(
                 reporter.write_line(f"[harness] artifacts of {made.project}: {saved}")
         if failed and keep:
             made.kept = True
+            if made.backend == SWARM:  # the swarm stays up for the kept stack, until `harness down`
+                from harness.swarm.engines import acquire_local_swarm
+
+                acquire_local_swarm(f"run-{made.run_id}")
             if reporter is not None:
                 reporter.write_line(f"[harness] {made.how_to_reach()}")
             continue
         made.down()
+
+
+@pytest.fixture(scope="session")
+def harness_swarm() -> Iterator[Any]:
+    """This engine as a one-node swarm for the session (``SwarmEngine``): initialised if inactive,
+    and left (``swarm leave --force``) at the end only if the harness initialised it."""
+    from harness.swarm.engines import local_swarm
+
+    engine = local_swarm(f"pytest-{SESSION_ID}-{os.getpid()}", os.getpid())
+    try:
+        yield engine
+    finally:
+        engine.release()
