@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from harness.logs import Event, parse_line
+from logline import clean_value
 from protocol import (
     HEADER_SIZE,
     MAX_PAYLOAD_SIZE,
@@ -455,13 +456,6 @@ def random_probes(seed: int, count: int, first_agency: int) -> list[Probe]:
 # -- talking to a live server -------------------------------------------------------------------
 
 IO_TIMEOUT = 5.0
-MAX_LOG_VALUE = 1000
-
-
-def log_safe(value: str) -> str:
-    """A value as the server writes it in a log line (docs/CONVENTIONS.md: no ``|``, no line break)."""
-    text = value[:MAX_LOG_VALUE] + "..." if len(value) > MAX_LOG_VALUE else value
-    return text.replace("|", "/").replace("\r", " ").replace("\n", " ")
 
 
 class LogFollower:
@@ -618,7 +612,7 @@ class LiveChecker:
         assert got.error is not None, f"{context}: expected ERROR {expected.error.name}, the connection just closed"
         assert got.error.code is expected.error, f"{context}: expected {expected.error.name}, got {got.error}"
         assert got.error.reason, f"{context}: ERROR without a reason"
-        self.expected_reasons[log_safe(got.error.reason)] += 1
+        self.expected_reasons[clean_value(got.error.reason)] += 1
 
     def check_log_and_store(self, timeout: float = IO_TIMEOUT) -> None:
         """The server logged one ``connection | result: fail`` per malformed probe, naming the reason the

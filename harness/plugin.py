@@ -21,6 +21,7 @@ from harness import data as datasets
 from harness.cluster import SESSION_LABEL, Cluster, new_run_id, sweep
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import REPO_ROOT, ImageSet, ensure_images
+from harness.logs import LogContractError, assert_log_contract
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 SESSION_ID = new_run_id()
@@ -250,6 +251,7 @@ def cluster(
     failed = _failed(request.node)
     artifacts = config.getoption("--harness-artifacts")
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    broken = []
     for made in created:
         if failed and artifacts:
             saved = made.save_artifacts(Path(artifacts) / request.node.name)
@@ -261,3 +263,10 @@ def cluster(
                 reporter.write_line(f"[harness] {made.how_to_reach()}")
             continue
         made.down()
+        if not failed:
+            try:
+                assert_log_contract(made.events())
+            except LogContractError as error:
+                broken.append(f"{made.project}: {error}")
+    if broken:  # the test passed, but a line the course's parser rejects fails the run
+        pytest.fail("\n".join(broken), pytrace=False)
