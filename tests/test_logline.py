@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import logging
+import re
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import logline
 from logline import (
     FAIL,
     IN_PROGRESS,
@@ -19,6 +23,7 @@ from logline import (
     LogEvent,
     LogLineError,
     Uncut,
+    actions,
     clean_value,
     format_event,
     format_line,
@@ -133,3 +138,60 @@ def test_lines_that_are_not_events_are_none(line: str) -> None:
 def test_every_result_word_parses() -> None:
     for result in (SUCCESS, FAIL, IN_PROGRESS):
         assert parse_message(f"action: x | result: {result}").result == result
+
+
+# -- which lines may say `fail`: the module, the docs and the code agree --------------------
+
+REPO = Path(__file__).resolve().parent.parent
+SIDES = {
+    "server": (actions.SERVER_ACTIONS, actions.SERVER_MAY_FAIL, {"log_event", "format_event"}),
+    "client": (actions.CLIENT_ACTIONS, actions.CLIENT_MAY_FAIL, {"format_event"}),
+    "harness": (actions.HARNESS_ACTIONS, actions.HARNESS_MAY_FAIL, {"note", "harness_line"}),
+}
+NAMES = {**vars(logline), **vars(actions), "FAULT_ACTION": actions.FAULT}
+
+
+def logged_events(side: str, functions: set[str]) -> list[tuple[str, int, str, str]]:
+    """(file, line, action, result) of every call to ``functions`` under ``side/`` whose first two
+    arguments are string literals or logline constants."""
+    found = []
+    for path in sorted((REPO / side).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or len(node.args) < 2:
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name not in functions:
+                continue
+            action, result = (
+                arg.value if isinstance(arg, ast.Constant) else NAMES.get(getattr(arg, "id", ""))
+                for arg in node.args[:2]
+            )
+            if isinstance(action, str) and isinstance(result, str):
+                found.append((path.relative_to(REPO).as_posix(), node.lineno, action, result))
+    return found
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_every_logged_action_is_known_and_says_fail_only_where_allowed(side: str) -> None:
+    known, may_fail, functions = SIDES[side]
+    calls = logged_events(side, functions)
+    assert len(calls) >= 3, f"found no logging calls under {side}/: the scan is broken"
+    unknown = [call for call in calls if call[2] not in known]
+    assert not unknown, f"actions missing from logline.actions: {unknown}"
+    assert all(call[3] in RESULTS for call in calls)
+    wrong = [call for call in calls if call[3] == FAIL and call[2] not in may_fail]
+    assert not wrong, f"`result: fail` on lines that may not carry it: {wrong}"
+    never = may_fail - {call[2] for call in calls if call[3] == FAIL}
+    assert not never, f"{side}: listed as may-fail but never logged with fail: {sorted(never)}"
+
+
+def test_the_conventions_list_the_same_may_fail_lines_as_the_module() -> None:
+    text = (REPO / "docs" / "CONVENTIONS.md").read_text(encoding="utf-8")
+    section = text.split("### Lines that may carry `result: fail`", 1)[1].split("\n#", 1)[0]
+    listed = {
+        side: set(re.findall(r"`([a-z_]+)`", line.partition(":")[2]))
+        for side, _, line in (
+            (match.group(1), None, match.group(0)) for match in re.finditer(r"^- (\w+): .*$", section, re.M)
+        )
+    }
+    assert listed == {side: set(may_fail) for side, (_, may_fail, _) in SIDES.items()}
