@@ -42,6 +42,7 @@ from protocol import (
     Finished,
     FrameDecoder,
     Header,
+    Message,
     MessageType,
     Ping,
     Pong,
@@ -354,7 +355,7 @@ class ServerModel:
             elif message.agency != connection_agency:
                 return self._reject(outcome, ErrorCode.AGENCY_MISMATCH, carries_bets)
             agency = message.agency
-            if carries_bets:
+            if isinstance(message, SingleBet | Batch):  # carries_bets, spelled out for the type checker
                 seq = message.seq if isinstance(message, Batch) else NO_SEQ
                 bets = message.bets if isinstance(message, Batch) else (message.bet,)
                 if agency == 0 or agency > self.agencies or finished_here:
@@ -438,7 +439,7 @@ def reply_kind(message: object) -> tuple[str, int]:
     return (type(message).__name__, -1)
 
 
-def split_replies(data: bytes) -> list[object]:
+def split_replies(data: bytes) -> list[Message]:
     """Every complete frame in ``data``, decoded; a trailing partial frame is a ProtocolError."""
     decoder = FrameDecoder()
     messages = [decode(header, payload) for header, payload in decoder.feed(data)]
@@ -658,7 +659,7 @@ class LiveChecker:
     def _count(self, event: Event) -> None:
         if event.matches("connection", "fail"):
             self.seen_fail_lines += 1
-            self.seen_reasons[event.get("error", "")] += 1
+            self.seen_reasons[event.fields.get("error", "")] += 1
         elif event.matches("apuesta_recibida", "fail"):
             self.seen_bet_fail_lines += 1
 

@@ -10,7 +10,8 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     item.stash.setdefault(_report_key, {})[report.when] = report
     return report
@@ -179,7 +182,7 @@ def server_config_file(tmp_path: Path) -> Callable[..., Path]:
         text = (REPO_ROOT / "server" / "config.ini").read_text(encoding="utf-8")
         for key, value in {**(values or {}), **more}.items():
             line = f"{key} = {value}"
-            text, found = re.subn(rf"^{re.escape(key)}\s*=.*$", lambda _, line=line: line, text, flags=re.M)
+            text, found = re.subn(rf"^{re.escape(key)}\s*=.*$", partial(_literal, line), text, flags=re.M)
             if not found:
                 text = text.rstrip("\n") + f"\n{line}\n"
         path = tmp_path / f"server-config-{next(counter)}" / "config.ini"
@@ -188,6 +191,11 @@ def server_config_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+def _literal(text: str, _match: re.Match[str]) -> str:
+    """A ``re.sub`` replacement that inserts ``text`` as it is (no backslash escapes)."""
+    return text
 
 
 @pytest.fixture

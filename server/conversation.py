@@ -187,7 +187,7 @@ class Conversation:
         agency = self.agency or 0
         documents = self.lottery.winners_of(agency)
         log_event(CONSULTA_GANADORES, SUCCESS, agencia=agency, cant_ganadores=len(documents))
-        return split_winners(agency, documents)
+        return [*split_winners(agency, documents)]
 
     def not_ready(self) -> list[Message]:
         agency = self.agency or 0
