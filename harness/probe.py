@@ -17,6 +17,8 @@ from docker.models.networks import Network
 
 from harness.cluster import RUN_LABEL, ClusterError
 from harness.engine import docker_client
+from logline import FAIL, format_event
+from logline.actions import TEST_ECHO_SERVER
 
 PROBE_TIMEOUT = 20
 IMPOSTOR_READY_TIMEOUT = 20
@@ -72,11 +74,11 @@ def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE
         try:
             result = container.wait(timeout=timeout)
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            return f"action: test_echo_server | result: fail | error: probe did not finish within {timeout}s", False
+            return format_event(TEST_ECHO_SERVER, FAIL, error=f"probe did not finish within {timeout}s"), False
         output = container.logs().decode(errors="replace").strip().splitlines()
-        line = next((entry for entry in reversed(output) if "test_echo_server" in entry), None)
+        line = next((entry for entry in reversed(output) if TEST_ECHO_SERVER in entry), None)
         if line is None:
-            line = "action: test_echo_server | result: fail | error: " + (output[-1] if output else "no output")
+            line = format_event(TEST_ECHO_SERVER, FAIL, error=output[-1] if output else "no output")
         return line, result["StatusCode"] == 0
     finally:
         with contextlib.suppress(NotFound):
