@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from rich.console import Console
@@ -40,6 +41,9 @@ def state_dir() -> Path:
 
 
 DEFAULT_BETS = 100
+
+
+PLUGGED_COMMANDS = "harness.commands"  # entry points: NAME = "module:main(argv, prog)"
 
 
 class UsageError(Exception):
@@ -374,18 +378,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("probe", cmd_probe, "PING the server from a throwaway container on the cluster network")
     p.add_argument("--run", help="run id (default: the only cluster up)")
     p.add_argument("--address", default="server:12345", help="server address inside the network")
-    # `harness bench ARGS` is handed to the bench package whole (see main); listed here for --help.
-    command("bench", lambda args: 0, "benchmarks: ingest, e2e, scale, overhead, profile (docs/benchmarks.md)")
+    # Commands that other packages plug in (the `harness.commands` entry points, e.g. `bench`) get
+    # their arguments whole (see main); listed here for --help.
+    for plugged in entry_points(group=PLUGGED_COMMANDS):
+        summary = (sys.modules[plugged.load().__module__].__doc__ or plugged.value).strip().splitlines()[0]
+        command(plugged.name, lambda args: 0, summary)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     arguments = sys.argv[1:] if argv is None else argv
-    if arguments[:1] == ["bench"]:
-        from bench.cli import main as bench_main
-
-        return bench_main(arguments[1:], prog="harness bench")
+    plugged = {entry.name: entry for entry in entry_points(group=PLUGGED_COMMANDS)}
+    if arguments[:1] and arguments[0] in plugged:
+        name = arguments[0]
+        return int(plugged[name].load()(arguments[1:], prog=f"harness {name}"))
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
