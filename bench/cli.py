@@ -143,7 +143,6 @@ def print_table(part: PartResult) -> None:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:
-    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     args = build_parser(prog).parse_args(argv)
     if args.quick:
         _quick(args)

@@ -24,9 +24,10 @@ from rich.table import Table
 from harness import compose
 from harness import data as datasets
 from harness.assertions import assert_winners
-from harness.cluster import RUN_LABEL, Cluster, ClusterError, describe_client_exit, new_run_id, stop_run
+from harness.cluster import Cluster, ClusterError, describe_client_exit, new_run_id, stop_run
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import ImageError, ensure_base_image, ensure_images
+from harness.labels import CLI_LABEL, LABEL, RUN_LABEL
 from harness.logstream import ContainerLogReader, LogHub
 from harness.probe import run_probe
 from harness.standins import DEFAULT_DOCKERFILES, StandInError, ensure_from_images
@@ -127,7 +128,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         storage_dir=(root / ".data" / "storage").resolve(),
         server_config=(root / "server" / "config.ini").resolve(),
         client_config=(root / "client" / "config.yaml").resolve(),
-        labels={"lottery-harness": "1"},
+        labels={LABEL: "1"},
     )
     if args.output == "-":
         sys.stdout.write(compose.render(spec))
@@ -154,7 +155,7 @@ def _new_cluster(args: argparse.Namespace, run_id: str) -> tuple[Cluster, datase
         images=images,
         workdir=workdir,
         run_id=run_id,
-        labels={"lottery-harness.cli": "1"},
+        labels={CLI_LABEL: "1"},
     )
     return cluster, dataset
 
@@ -174,7 +175,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _runs() -> list[str]:
-    containers = docker_client().containers.list(all=True, filters={"label": "lottery-harness.cli=1"})
+    containers = docker_client().containers.list(all=True, filters={"label": f"{CLI_LABEL}=1"})
     return sorted({c.labels[RUN_LABEL] for c in containers})
 
 
@@ -387,7 +388,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     arguments = sys.argv[1:] if argv is None else argv
     plugged = {entry.name: entry for entry in entry_points(group=PLUGGED_COMMANDS)}
     if arguments[:1] and arguments[0] in plugged:
