@@ -15,8 +15,11 @@ from docker.errors import NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from harness.cluster import RUN_LABEL, ClusterError
+from harness.cluster import ClusterError
 from harness.engine import docker_client
+from harness.labels import LABEL, RUN_LABEL, role_label
+from logline import FAIL, format_event
+from logline.actions import TEST_ECHO_SERVER
 
 PROBE_TIMEOUT = 20
 IMPOSTOR_READY_TIMEOUT = 20
@@ -55,7 +58,7 @@ def _network_and_image(run_id: str) -> tuple[Network, str]:
 
 
 def _labels(run_id: str, role: str) -> dict[str, str]:
-    return {RUN_LABEL: run_id, "lottery-harness": "1", f"lottery-harness.{role}": "1"}
+    return {RUN_LABEL: run_id, LABEL: "1", role_label(role): "1"}
 
 
 def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE_TIMEOUT) -> tuple[str, bool]:
@@ -72,11 +75,11 @@ def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE
         try:
             result = container.wait(timeout=timeout)
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            return f"action: test_echo_server | result: fail | error: probe did not finish within {timeout}s", False
+            return format_event(TEST_ECHO_SERVER, FAIL, error=f"probe did not finish within {timeout}s"), False
         output = container.logs().decode(errors="replace").strip().splitlines()
-        line = next((entry for entry in reversed(output) if "test_echo_server" in entry), None)
+        line = next((entry for entry in reversed(output) if TEST_ECHO_SERVER in entry), None)
         if line is None:
-            line = "action: test_echo_server | result: fail | error: " + (output[-1] if output else "no output")
+            line = format_event(TEST_ECHO_SERVER, FAIL, error=output[-1] if output else "no output")
         return line, result["StatusCode"] == 0
     finally:
         with contextlib.suppress(NotFound):

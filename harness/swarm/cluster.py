@@ -28,7 +28,6 @@ from docker.models.containers import Container
 
 from harness.backends import SWARM, NotSupportedOnBackend
 from harness.cluster import (
-    RUN_LABEL,
     Cluster,
     ClusterError,
     WaitTimeout,
@@ -37,12 +36,12 @@ from harness.cluster import (
     sweep,
 )
 from harness.faults import FAULT_ACTION
+from harness.labels import RUN_LABEL, SWARM_STACK_LABEL
 from harness.logs import where
 from harness.swarm import stack
 from harness.swarm.engines import SwarmEngine, local_swarm
 
-STACK_LABEL = "com.docker.stack.namespace"
-SERVICE_ID_LABEL = "com.docker.swarm.service.id"
+STACK_LABEL = SWARM_STACK_LABEL
 DEPLOY_TIMEOUT = 180  # seconds for `docker stack deploy` and for the first tasks to start
 TASK_POLL = 0.2  # seconds between task listings: the manager API has no task-state event stream
 REMOVE_TIMEOUT = 60  # seconds for a removed stack's tasks, networks and configs to go

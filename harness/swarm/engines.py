@@ -25,6 +25,7 @@ import docker
 from docker.errors import APIError
 
 from harness.engine import docker_client
+from harness.labels import SWARM_NODE_LABEL
 
 STATE_DIRECTORY = Path(os.environ.get("HARNESS_SWARM_STATE", "/tmp/lottery-harness-swarm"))
 GWBRIDGE = "docker_gwbridge"
@@ -59,7 +60,7 @@ class SwarmEngine:
         names = {}
         for node in self.manager.api.nodes():
             labels = node.get("Spec", {}).get("Labels") or {}
-            names[node["ID"]] = labels.get("lottery-harness.node") or node["Description"]["Hostname"]
+            names[node["ID"]] = labels.get(SWARM_NODE_LABEL) or node["Description"]["Hostname"]
         return names
 
 
