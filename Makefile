@@ -49,10 +49,19 @@ test: lint images
 
 # The same scenarios on a one-node Docker Swarm of this engine (docs/scaling.md): initialised if
 # inactive, left as found (`swarm leave --force` only if the harness initialised it).
-SWARM_SCENARIOS ?= scenarios/test_winners.py::test_planted_winners scenarios/test_graceful_shutdown.py scenarios/test_swarm.py
+# (scenarios/test_swarm.py, on swarm whatever the backend, runs in the first pytest above.)
+SWARM_SCENARIOS ?= scenarios/test_winners.py::test_planted_winners scenarios/test_graceful_shutdown.py
 swarm-scenarios: images
 	@mkdir -p build
 	@$(BIN)/pytest -q -m scenario --harness-backend swarm --junitxml=build/junit-swarm.xml $(SWARM_SCENARIOS)
+
+# Slow: the same scenarios and the multi-node ones on SWARM_NODES local swarm nodes (one dockerd
+# each in a network namespace; root; everything removed at the end). See docs/scaling.md.
+SWARM_NODES ?= 3
+test-slow: images
+	@mkdir -p build
+	@$(BIN)/pytest -q -m scenario --harness-backend swarm --harness-swarm-nodes $(SWARM_NODES) \
+		--junitxml=build/junit-slow.xml scenarios/test_swarm_nodes.py $(SWARM_SCENARIOS)
 
 # Every benchmark part, medians of 3 runs: tables on stdout, JSON in build/bench.json (docs/benchmarks.md).
 # E.g. `make bench BENCH_ARGS="--parts ingest --runs 5"`.

@@ -68,6 +68,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         " initialised if inactive and left as found; env HARNESS_BACKEND)",
     )
     group.addoption(
+        "--harness-swarm-nodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --harness-backend swarm: run on N local swarm nodes (one dockerd each; root;"
+        " docs/scaling.md) instead of this engine alone; the multi-node scenarios need it (make test-slow)",
+    )
+    group.addoption(
         "--harness-figures",
         metavar="FILE",
         help="write the session's reliability figures (faults survived, inputs tried...) as JSON",
@@ -307,9 +315,14 @@ def cluster(
 
 
 @pytest.fixture(scope="session")
-def harness_swarm() -> Iterator[Any]:
-    """This engine as a one-node swarm for the session (``SwarmEngine``): initialised if inactive,
-    and left (``swarm leave --force``) at the end only if the harness initialised it."""
+def harness_swarm(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The swarm of the session's swarm clusters (a ``SwarmEngine``): with ``--harness-swarm-nodes``,
+    the local node swarm (``harness_swarm_nodes``); else this engine as a one-node swarm,
+    initialised if inactive and left (``swarm leave --force``) at the end only if the harness
+    initialised it."""
+    if request.config.getoption("--harness-swarm-nodes"):
+        yield request.getfixturevalue("harness_swarm_nodes").engine()
+        return
     from harness.swarm.engines import local_swarm
 
     engine = local_swarm(f"pytest-{SESSION_ID}-{os.getpid()}", os.getpid())
@@ -317,3 +330,27 @@ def harness_swarm() -> Iterator[Any]:
         yield engine
     finally:
         engine.release()
+
+
+@pytest.fixture(scope="session")
+def harness_swarm_nodes(pytestconfig: pytest.Config, harness_images: ImageSet) -> Iterator[Any]:
+    """``--harness-swarm-nodes N`` local swarm nodes (``LocalSwarmNodes``) with the session's images:
+    the ones ``harness swarm up`` left (kept), else started now and removed at the end."""
+    from harness.swarm.nodes import LocalSwarmNodes, nodes_up
+
+    count = pytestconfig.getoption("--harness-swarm-nodes")
+    if not count:
+        pytest.skip("multi-node swarm scenarios need --harness-swarm-nodes N (make test-slow)")
+    images = [harness_images.server, harness_images.client]
+    existing = LocalSwarmNodes.load()
+    if existing is not None:
+        existing.load_missing_images(images)
+        yield existing
+        return
+    nodes = nodes_up(count, images)
+    try:
+        yield nodes
+    finally:
+        problems = nodes.down()
+        if problems:
+            pytest.fail(f"local swarm nodes were not all removed: {problems}", pytrace=False)

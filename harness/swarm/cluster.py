@@ -175,7 +175,26 @@ class SwarmCluster(Cluster):
         if held:
             self._wait_listening(DEPLOY_TIMEOUT)
             self.start(*held)
+        self._note_placement()
         return self
+
+    def _note_placement(self) -> None:
+        """Where the tasks run, on the cluster's timeline: ``placement | success | server: node1 | ...``
+        (for the replicated shape, the number of agencies per node)."""
+        placement = self.placement()
+        if self.shape == stack.REPLICATED:
+            counts: dict[str, int] = {}
+            for service, node in placement.items():
+                if service != "server":
+                    counts[node] = counts.get(node, 0) + 1
+            self.note(
+                "placement",
+                "success",
+                server=placement.get("server", "-"),
+                **{f"agencies_{n}": c for n, c in sorted(counts.items())},
+            )
+        else:
+            self.note("placement", "success", **placement)
 
     def _wait_listening(self, timeout: float) -> None:
         """Until the server logs ``listen | success``, or its task ends (the agencies then meet
