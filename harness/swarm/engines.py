@@ -29,7 +29,12 @@ from harness.labels import SWARM_NODE_LABEL
 
 STATE_DIRECTORY = Path(os.environ.get("HARNESS_SWARM_STATE", "/tmp/lottery-harness-swarm"))
 GWBRIDGE = "docker_gwbridge"
-LOCAL_ADDRESS = "127.0.0.1"  # the one-node swarm listens and advertises on loopback only
+LOCAL_ADDRESS = "127.0.0.1"
+DEFAULT_ADDR_POOL = "10.0.0.0/8"  # swarm's own default
+# A stack's overlay network gets one subnet of this size: /21 holds 2,045 tasks (swarm's default
+# /24 holds 253, too few for the replicated shape's hundreds of agencies). A swarm the harness
+# did not initialise keeps its own size.
+OVERLAY_SUBNET_SIZE = 21  # the one-node swarm listens and advertises on loopback only
 
 
 class SwarmUnavailable(RuntimeError):
@@ -110,7 +115,12 @@ def acquire_local_swarm(holder: str, pid: int | None = None) -> bool:
         if current == "inactive":
             state["gwbridge_existed"] = bool(client.networks.list(names=[GWBRIDGE]))
             try:
-                client.swarm.init(listen_addr=f"{LOCAL_ADDRESS}:2377", advertise_addr=LOCAL_ADDRESS)
+                client.swarm.init(
+                    listen_addr=f"{LOCAL_ADDRESS}:2377",
+                    advertise_addr=LOCAL_ADDRESS,
+                    default_addr_pool=[DEFAULT_ADDR_POOL],
+                    subnet_size=OVERLAY_SUBNET_SIZE,
+                )
             except APIError as exc:
                 raise SwarmUnavailable(f"`docker swarm init` failed: {exc.explanation or exc}") from None
             state["initialised"] = True

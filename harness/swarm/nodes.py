@@ -32,7 +32,7 @@ import docker
 from docker.errors import DockerException
 
 from harness.labels import SWARM_NODE_LABEL
-from harness.swarm.engines import SwarmEngine
+from harness.swarm.engines import OVERLAY_SUBNET_SIZE, SwarmEngine
 
 SUBNET_PREFIX = "10.213.213"  # /24 for the nodes' veths: outside Docker's bridge pools and swarm's 10.0.x
 OVERLAY_POOL = "10.214.0.0/16"  # the nodes' overlay networks, apart from everything else too
@@ -238,7 +238,7 @@ class LocalSwarmNodes:
             advertise_addr=self.manager.address,
             listen_addr=f"{self.manager.address}:2377",
             default_addr_pool=[OVERLAY_POOL],
-            subnet_size=24,
+            subnet_size=OVERLAY_SUBNET_SIZE,
         )
         self.made.append("swarm")
         self.save()
