@@ -143,3 +143,23 @@ def test_one_agency_of_a_replicated_service_cannot_be_started_alone(tmp_path: Pa
     made = SwarmCluster(clients=3, data=tmp_path, images=IMAGES, workdir=tmp_path / "w", shape="replicated")
     with pytest.raises(NotSupportedOnSwarm, match="starting one agency"):
         made.start("client2")
+
+
+def test_local_node_names_fit_the_kernel_limits() -> None:
+    from harness.swarm.nodes import MAX_NODES, SUBNET_PREFIX, LocalNode, LocalSwarmNodes
+
+    nodes = LocalSwarmNodes(count=MAX_NODES).nodes
+    assert [node.name for node in nodes[:3]] == ["node1", "node2", "node3"]
+    for node in nodes:
+        assert len(node.host_veth) <= 15 and len(node.node_veth) <= 15  # IFNAMSIZ - 1
+        assert node.address.startswith(f"{SUBNET_PREFIX}.")
+    assert len({node.address for node in nodes}) == MAX_NODES
+    assert LocalNode(2).socket.startswith("unix:///run/")
+
+
+@pytest.mark.parametrize("count", [0, 1, 10])
+def test_node_counts_outside_the_range_are_refused_before_anything_is_made(count: int) -> None:
+    from harness.swarm.nodes import nodes_up
+
+    with pytest.raises(ValueError, match=r"--nodes must be in 2\.\.9"):
+        nodes_up(count, [])
