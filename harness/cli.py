@@ -169,8 +169,9 @@ def _backend_options(args: argparse.Namespace, run_id: str) -> dict[str, Any]:
     """``--backend swarm``: the swarm to deploy to (harness.swarm.cli) and the ``--shape``."""
     if args.backend != SWARM:
         return {}
-    swarm = swarm_cli.swarm_for_run(run_id, keep=args.command == "up", report=_report)
-    return {"backend": SWARM, "shape": args.shape, "swarm": swarm}
+    keep = args.command == "up"  # the cluster outlives this process: `harness down` releases its swarm
+    swarm = swarm_cli.swarm_for_run(run_id, keep=keep, report=_report)
+    return {"backend": SWARM, "shape": args.shape, "swarm": swarm, "owns_swarm": not keep}
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -25,6 +25,9 @@ def test_replicated_client_service_takes_agencies_from_task_slots(cluster, agenc
         assert_all_bets_stored(c, data)
         assert_no_failures(events)
         assert {e.service for e in events.filter(action="finalizado")} == set(codes)
+        assert events.count("finalizado", "success") == 12  # each line once: the catch-up deduplicates
+        for service, container in c.containers().items():  # every line of every task, exactly once
+            assert c.hub.lines(service) == container.logs().decode().splitlines(), service
 
 
 def test_exit_codes_come_from_task_states(cluster, agency_data):

@@ -28,6 +28,7 @@ from docker.models.containers import Container
 
 from harness.backends import SWARM, NotSupportedOnBackend
 from harness.cluster import (
+    API_THREADS,
     Cluster,
     ClusterError,
     WaitTimeout,
@@ -95,6 +96,7 @@ class SwarmCluster(Cluster):
         server_constraints: Iterable[str] = (stack.SERVER_CONSTRAINT,),
         client_constraints: Iterable[str] = (),
         deferred: Iterable[str] = (),
+        owns_swarm: bool = False,
         **options: Any,
     ) -> None:
         options.pop("backend", None)
@@ -113,7 +115,8 @@ class SwarmCluster(Cluster):
         self.deferred = self.stack_spec.deferred
         self.shape = shape
         self._swarm = swarm
-        self._own_swarm: SwarmEngine | None = None
+        # released by down(): the one-node swarm up() acquires, or a given one with owns_swarm
+        self._own_swarm: SwarmEngine | None = swarm if owns_swarm else None
         self._service_ids: dict[str, str] = {}
         self._slots: dict[str, int] = {}  # task id -> slot (replicated clients)
         self._delivered: set[tuple[str, str, str]] = set()
@@ -238,7 +241,7 @@ class SwarmCluster(Cluster):
             with ThreadPoolExecutor(max_workers=min(16, len(containers) or 1)) as pool:
                 list(pool.map(lambda container: _stop_quietly(container, grace), containers))
             with contextlib.suppress(APIError, NotFound, ClusterError):
-                self._catch_up(list(self._service_ids))
+                self._catch_up(self._current_tasks(self._service_ids))
             self._following = False
             remove_stack(self.swarm, self.project)
             for client in {id(c): c for c in [self.swarm.manager, *self.swarm.node_clients.values()]}.values():
@@ -365,30 +368,50 @@ class SwarmCluster(Cluster):
             yield pending
 
     def _deliver(self, service: str, raw: bytes) -> None:
-        """One ``TIMESTAMP DETAILS MESSAGE`` line into the hub, once (the follower and a catch-up
-        read may both see it)."""
+        """One ``TIMESTAMP DETAILS MESSAGE`` line of the service log into the hub."""
         line = raw.decode("utf-8", errors="replace").rstrip("\r")
         timestamp, _, rest = line.partition(" ")
         details_text, _, message = rest.partition(" ")
-        details = _parse_details(details_text)
-        task_id = details.get("com.docker.swarm.task.id", "")
-        key = (task_id, timestamp, message)
+        task_id = _parse_details(details_text).get("com.docker.swarm.task.id", "")
         name = service
         if service == stack.REPLICATED_CLIENT and self.shape == stack.REPLICATED:
             if task_id not in self._slots:
                 self._current_tasks([service])
             name = f"client{self._slots.get(task_id, 0)}"
+        self._add_line(name, task_id, timestamp, message)
+
+    def _add_line(self, name: str, task_id: str, timestamp: str, message: str) -> None:
+        """A task's line into the hub, once: the follower and a catch-up read may both bring it."""
+        key = (task_id, timestamp, message)
         with self._deliver_lock:
             if key in self._delivered:
                 return
             self._delivered.add(key)
             self.hub.add_line(name, f"{timestamp} {message}")
 
-    def _catch_up(self, services: Iterable[str]) -> None:
-        """Read the services' logs to their current end: after a task ended, its every line is in."""
-        for service in set(services):
-            for raw in self._service_log(service, follow=False):
-                self._deliver(service, raw)
+    def _catch_up(self, tasks: Mapping[str, dict[str, Any]]) -> None:
+        """Each task's log read to its end from its container, through its node's engine: once a
+        task ended, every line of it is in the hub. (A non-follow read of the service log would do
+        it through the manager, but it hangs here once a service has ~100 ended tasks.)"""
+
+        def read(item: tuple[str, dict[str, Any]]) -> None:
+            name, task = item
+            container_id = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+            if not container_id:
+                return
+            client = self.swarm.node_client(task.get("NodeID", ""))
+            try:
+                data = client.api.logs(container_id, stdout=True, stderr=True, timestamps=True)
+            except (NotFound, APIError):
+                return
+            for raw in data.split(b"\n"):
+                if raw:
+                    timestamp, _, message = raw.decode("utf-8", errors="replace").rstrip("\r").partition(" ")
+                    self._add_line(name, task["ID"], timestamp, message)
+
+        if tasks:
+            with ThreadPoolExecutor(max_workers=min(API_THREADS, len(tasks))) as pool:
+                list(pool.map(read, tasks.items()))
 
     # -- exits -------------------------------------------------------------------------
 
@@ -419,7 +442,7 @@ class SwarmCluster(Cluster):
                     code = int((status.get("ContainerStatus") or {}).get("ExitCode", -1))
                     codes[service] = code
                     if expect is not None and code != expect:
-                        self._catch_up(stack_services)
+                        self._catch_up({service: task})
                         waiting = [s for s in services if s not in codes]
                         tails = "\n".join(self.hub.tail(8, service))
                         raise ClusterError(
@@ -427,7 +450,7 @@ class SwarmCluster(Cluster):
                             f"{describe_client_exit(service, code, self.events(), waiting)}\n{tails}"
                         )
             if len(codes) == len(services):
-                self._catch_up(stack_services)
+                self._catch_up({service: current[service] for service in services})
                 return {service: codes[service] for service in services}
             if time.monotonic() > deadline:
                 pending = [s for s in services if s not in codes]

@@ -146,9 +146,11 @@ def release_local_swarm(holder: str) -> bool:
         if swarm_state(client) != "inactive":
             client.swarm.leave(force=True)
         if not state.get("gwbridge_existed", True):  # `swarm init` made it; `swarm leave` keeps it
+            from harness.cluster import _remove_network  # disconnects what is left, retries
+
             for network in client.networks.list(names=[GWBRIDGE]):
                 with contextlib.suppress(APIError):
-                    network.remove()
+                    _remove_network(network)
         state["initialised"] = False
         return True
 
