@@ -60,10 +60,18 @@ def run(client_counts: list[int], bets_each: int, runs: int, nodes: int, report:
                 for backend, options in backends.items():
                     rows: list[Row] = []
                     for attempt in range(runs):
-                        row = {
-                            "backend": backend,
-                            **run_once(dataset, Path(tmp) / f"{backend}-{clients}-{attempt}", **options()),
-                        }
+                        workdir = Path(tmp) / f"{backend}-{clients}-{attempt}"
+                        try:
+                            row = {"backend": backend, **run_once(dataset, workdir, **options())}
+                        except Exception as exc:  # one failed run is a row with its error; the rest still run
+                            report(
+                                f"swarm-scale {backend} clients={clients} run {attempt + 1}/{runs}: FAILED: {str(exc)[:300]}"
+                            )
+                            part.runs.append({"backend": backend, "clients": clients, "error": str(exc)[:500]})
+                            part.notes.append(
+                                f"{backend} at {clients} agencies FAILED: {str(exc).splitlines()[0][:200]}"
+                            )
+                            continue
                         report(
                             f"swarm-scale {backend} clients={clients} run {attempt + 1}/{runs}: "
                             f"wall {row['wall_s']:.2f}s "
@@ -71,8 +79,9 @@ def run(client_counts: list[int], bets_each: int, runs: int, nodes: int, report:
                             f"server peak {row['server_peak_mib']} MiB, client peak {row['client_peak_mib']} MiB"
                         )
                         rows.append(row)
-                    part.runs.extend(rows)
-                    part.rows.append(median_row(rows, ["backend", "clients", "bets_each"], COLUMNS[3:]))
+                    if rows:
+                        part.runs.extend(rows)
+                        part.rows.append(median_row(rows, ["backend", "clients", "bets_each"], COLUMNS[3:]))
     finally:
         if node_swarm is not None:
             node_swarm.down(report)

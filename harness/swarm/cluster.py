@@ -44,6 +44,7 @@ from harness.swarm.engines import SwarmEngine, local_swarm
 
 STACK_LABEL = SWARM_STACK_LABEL
 DEPLOY_TIMEOUT = 180  # seconds for `docker stack deploy` and for the first tasks to start
+START_PER_TASK = 1.0  # more seconds per task started at once (one node starts 500 in ~4-8 min here)
 TASK_POLL = 0.2  # seconds between task listings: the manager API has no task-state event stream
 REMOVE_TIMEOUT = 60  # seconds for a removed stack's tasks, networks and configs to go
 TERMINAL_STATES = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
@@ -495,7 +496,8 @@ class SwarmCluster(Cluster):
 
         with ThreadPoolExecutor(max_workers=min(16, len(stack_services) or 1)) as pool:
             list(pool.map(start_one, stack_services))
-        self._wait_started(list(services), DEPLOY_TIMEOUT, not_ids=previous)
+        tasks = sum(self.clients if s == stack.REPLICATED_CLIENT else 1 for s in stack_services)
+        self._wait_started(list(services), DEPLOY_TIMEOUT + START_PER_TASK * tasks, not_ids=previous)
 
     def disconnect(self, service: str) -> None:
         raise NotSupportedOnSwarm(f"cutting {service} off the network (a task cannot leave its service's overlay)")
