@@ -64,9 +64,8 @@ def run(client_counts: list[int], bets_each: int, runs: int, nodes: int, report:
                         try:
                             row = {"backend": backend, **run_once(dataset, workdir, **options())}
                         except Exception as exc:  # one failed run is a row with its error; the rest still run
-                            report(
-                                f"swarm-scale {backend} clients={clients} run {attempt + 1}/{runs}: FAILED: {str(exc)[:300]}"
-                            )
+                            failed = f"swarm-scale {backend} clients={clients} run {attempt + 1}/{runs}: FAILED"
+                            report(f"{failed}: {str(exc)[:300]}")
                             part.runs.append({"backend": backend, "clients": clients, "error": str(exc)[:500]})
                             part.notes.append(
                                 f"{backend} at {clients} agencies FAILED: {str(exc).splitlines()[0][:200]}"
