@@ -34,6 +34,7 @@ from harness.data import Dataset
 from harness.engine import docker_client
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
 from harness.images import REPO_ROOT, ImageSet
+from harness.lifecycle import ExitRecord, Lifecycle
 from harness.logs import Event, EventLog, agency_from_service
 from harness.logstream import ContainerLogReader, EventPredicate, LogHub
 
@@ -149,6 +150,8 @@ class Cluster:
         self.deferred = tuple(deferred)  # created by up() but left stopped: start() them later
         self.hub = LogHub()
         self.faults = Faults()  # every fault injected; the active ones are healed by down()
+        self.lifecycle = Lifecycle()  # exit records and up/down times, for the timeline report
+        self.failure: tuple[float, BaseException] | None = None  # when and what left the ``with`` block
         self._readers: dict[str, ContainerLogReader] = {}
         self._compose: _Compose | None = None
         self._started = False
@@ -162,6 +165,7 @@ class Cluster:
 
     def up(self) -> Cluster:
         """Start the stack; ``deferred`` services are only created (``start()`` runs them later)."""
+        self.lifecycle.begin("up")
         self.render()
         self._compose = _Compose(context=str(self.workdir), compose_file_name="compose.yaml", wait=False)
         self._started = True
@@ -169,6 +173,7 @@ class Cluster:
             self._compose.start()
             for service, container in self.containers().items():
                 self._attach(service, container)
+            self.lifecycle.end("up")
             return self
         self._compose._run_command([*self._compose.compose_command_property, "up", "--no-start"])
         containers = self.containers()
@@ -176,6 +181,7 @@ class Cluster:
             if service not in self.deferred:
                 containers[service].start()
                 self._attach(service, containers[service])
+        self.lifecycle.end("up")
         return self
 
     def down(self, grace: float = 10) -> None:
@@ -183,12 +189,14 @@ class Cluster:
         if not self._started:
             return
         self._started = False
+        self.lifecycle.begin("down")
         for error in self.faults.teardown():
             self.note(FAULT_ACTION, "fail", phase="teardown", error=error)
         containers = self.containers()
 
         def stop_and_remove(service: str) -> None:
             _stop_quietly(containers[service], grace)
+            self._record_exit(service, containers[service])
             reader = self._readers.get(service)
             if reader is not None:
                 reader.join(timeout=5)  # its log is read to the end before it goes
@@ -206,6 +214,7 @@ class Cluster:
             sweep({COMPOSE_PROJECT_LABEL: self.project})
         finally:
             sweep({RUN_LABEL: self.run_id})
+            self.lifecycle.end("down")
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -220,6 +229,8 @@ class Cluster:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if exc is not None:
+            self.failure = (time.time(), exc)
         if exc_type is not None and self.keep_on_failure and not issubclass(exc_type, KeyboardInterrupt):
             self.kept = True
             return
@@ -247,6 +258,19 @@ class Cluster:
         reader = ContainerLogReader(self.hub, service, container, since=since)
         self._readers[service] = reader
         reader.start()
+
+    def _record_exit(self, service: str, container: Container) -> None:
+        with contextlib.suppress(NotFound, APIError, requests.exceptions.RequestException):
+            container.reload()
+            self.lifecycle.record(service, container.attrs.get("State"))
+
+    def exit_records(self) -> list[ExitRecord]:
+        """Each container run so far: start, end and exit code (the running ones inspected now)."""
+        if self._started:
+            with contextlib.suppress(APIError, requests.exceptions.RequestException):
+                for service, container in self.containers().items():
+                    self.lifecycle.record(service, container.attrs.get("State"))
+        return self.lifecycle.exits()
 
     def status(self, service: str) -> str:
         container = self.container(service)
@@ -318,6 +342,7 @@ class Cluster:
             result = container.wait(timeout=max(timeout, 0.01))
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             raise WaitTimeout(self._explain(f"{service} did not exit within {timeout}s")) from None
+        self._record_exit(service, container)
         reader = self._readers.get(service)
         if reader is not None:
             reader.join(timeout=5)
@@ -363,12 +388,13 @@ class Cluster:
 
     def signal(self, service: str, signal: str = "SIGTERM") -> None:
         self.container(service).kill(signal=signal)
+        self.note("signal", "success", service=service, signal=signal)
 
     def stop(self, service: str, grace: float = 10) -> None:
         self.container(service).stop(timeout=grace)
 
     def kill(self, service: str) -> None:
-        self.container(service).kill(signal="SIGKILL")
+        self.signal(service, "SIGKILL")
 
     def start(self, *services: str) -> None:
         """Start stopped (or ``deferred``) services, several at once; each log is followed on
@@ -382,6 +408,7 @@ class Cluster:
             previous = self._readers.get(service)
             if previous is not None:
                 previous.join(timeout=5)
+            self.lifecycle.record(service, containers[service].attrs.get("State"))  # its previous run
             containers[service].start()
             self._attach(service, containers[service])
 

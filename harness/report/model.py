@@ -1,0 +1,481 @@
+"""The timeline behind ``report.html``: what a cluster's log and the engine's exit records say,
+laid out as lanes on one time axis. Pure Python (no browser, no engine): the renderer turns a
+``Timeline`` into a page, the fast tests check it directly.
+
+- one ``Lane`` per service (the ``harness`` lane first, then the server, then the agencies);
+- each event a ``Mark`` coloured by its result, unless its lane logged that (action, result) more
+  than ``COLLAPSE_AT`` times: then the group is a ``Density`` (its times, drawn as bars);
+- ``Span`` s derived from pairs of lines: connections, batches stored then acknowledged, the wait
+  for the winners, each container run from start to exit (with its exit code);
+- ``FaultWindow`` s from the harness lane's ``fault`` lines (inject to undo), ``Signal`` markers,
+  the failed assertion ``Pin`` and the acknowledged bets of each agency over time (``Series``).
+
+Times are seconds from ``Timeline.start`` (UTC epoch seconds).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from harness.faults import FAULT_ACTION, HARNESS_SERVICE
+from harness.lifecycle import ExitRecord, engine_time
+from harness.logs import Event, EventLog, UnparsedLine, agency_from_service
+from harness.logstream import LogHub
+
+COLLAPSE_AT = 60  # more events of one (action, result) in a lane than this: a density series
+SPANS_PER_KIND = 120  # more derived spans of one kind in a lane than this: only their summary
+SERIES_POINTS = 400  # points kept per agency in the acknowledged-bets chart
+SIGNAL_ACTION = "signal"
+RESULT_CLASSES = ("success", "fail", "in_progress", "unparsed", "other")
+
+
+def result_class(result: str | None) -> str:
+    """The colour class of an event's result; ``unparsed`` for a line that is not an event."""
+    if result is None:
+        return "unparsed"
+    return result if result in ("success", "fail", "in_progress") else "other"
+
+
+# -- input: lines with a time -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimedLine:
+    service: str
+    time: float  # UTC epoch seconds
+    text: str  # the line as the service wrote it
+    event: Event | None
+    seq: int
+
+
+def _event_time(event: Event) -> float | None:
+    return event.time.replace(tzinfo=UTC).timestamp() if event.time is not None else None
+
+
+def timed_lines(source: LogHub | EventLog | Iterable[Event | UnparsedLine]) -> list[TimedLine]:
+    """Every line of ``source`` in arrival order, each with a time: Docker's timestamp of the line
+    (a ``LogHub`` keeps them), else the event's own (the logger's, UTC), else the time of the
+    previous line of the same service (a traceback line has none)."""
+    stamps: list[str] = []
+    if isinstance(source, LogHub):
+        stamps = source.docker_timestamps()
+        source = source.log
+    if isinstance(source, EventLog):
+        records: list[Event | UnparsedLine] = [*source, *source.unparsed()]
+    else:
+        records = list(source)
+    records.sort(key=lambda record: record.seq)
+    found: list[tuple[Event | UnparsedLine, float | None]] = []
+    for record in records:
+        time = engine_time(stamps[record.seq]) if record.seq < len(stamps) else None
+        if time is None and isinstance(record, Event):
+            time = _event_time(record)
+        found.append((record, time))
+    known = [time for _, time in found if time is not None]
+    if not known:
+        return []
+    previous: dict[str, float] = {}
+    lines = []
+    for record, time in found:
+        when = time if time is not None else previous.get(record.service, known[0])
+        previous[record.service] = when
+        event = record if isinstance(record, Event) else None
+        text = record.raw if isinstance(record, Event) else record.text
+        lines.append(TimedLine(record.service, when, text, event, record.seq))
+    return lines
+
+
+# -- the model ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mark:
+    time: float
+    result: str  # a RESULT_CLASSES member
+    label: str  # "action result", or "line" for an unparsed one
+    line: str
+
+
+@dataclass(frozen=True)
+class Density:
+    """Many events of one (action, result) in one lane: their times, drawn as bars of counts."""
+
+    label: str
+    result: str
+    times: list[float]
+    first_line: str
+    last_line: str
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+
+@dataclass(frozen=True)
+class Span:
+    kind: str  # "run" (a container's), "connection", "batch", "batches", "winners"
+    start: float
+    end: float
+    label: str
+    result: str
+    detail: str = ""
+    open: bool = False  # still going when the timeline ends
+
+
+@dataclass
+class Lane:
+    name: str
+    role: str  # "harness", "server", "client", "other"
+    marks: list[Mark] = field(default_factory=list)
+    densities: list[Density] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # result class -> events
+    log_file: str | None = None
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    kind: str
+    service: str
+    start: float
+    end: float
+    healed: bool  # False: still active at the end (or left as it is by teardown)
+    detail: str
+
+
+@dataclass(frozen=True)
+class Signal:
+    time: float
+    service: str
+    signal: str
+
+
+@dataclass(frozen=True)
+class Pin:
+    time: float
+    message: str
+
+
+@dataclass(frozen=True)
+class Series:
+    """Bets acknowledged to one agency over time (its client's ``total``)."""
+
+    agency: int
+    service: str
+    points: list[tuple[float, int]]
+
+
+@dataclass
+class Timeline:
+    start: float  # UTC epoch seconds at time 0
+    end: float  # seconds after start
+    lanes: list[Lane]
+    faults: list[FaultWindow]
+    signals: list[Signal]
+    series: list[Series]
+    phases: dict[str, tuple[float, float]]
+    pin: Pin | None = None
+
+    def lane(self, name: str) -> Lane:
+        for lane in self.lanes:
+            if lane.name == name:
+                return lane
+        raise KeyError(f"no lane {name!r}; lanes: {[lane.name for lane in self.lanes]}")
+
+
+# -- building it --------------------------------------------------------------------------
+
+
+def lane_order(name: str) -> tuple[int, int, str]:
+    """harness, server, client1..clientN by number, then the rest by name."""
+    if name == HARNESS_SERVICE:
+        return (0, 0, name)
+    if name == "server" or name.endswith("-server") or name.endswith("_server"):
+        return (1, 0, name)
+    agency = agency_from_service(name)
+    if agency is not None:
+        return (2, agency, name)
+    return (3, 0, name)
+
+
+def _role(name: str) -> str:
+    return ("harness", "server", "client", "other")[lane_order(name)[0]]
+
+
+def density_bins(times: Sequence[float], start: float, end: float, bins: int) -> list[int]:
+    """How many of ``times`` fall in each of ``bins`` equal slices of [start, end] (the last
+    slice includes ``end``); times outside are left out. The page rebins the same way on zoom."""
+    if bins <= 0 or end <= start:
+        return [0] * max(bins, 0)
+    counts = [0] * bins
+    width = (end - start) / bins
+    for time in times:
+        if start <= time <= end:
+            counts[min(int((time - start) / width), bins - 1)] += 1
+    return counts
+
+
+def _marks_and_densities(lines: list[TimedLine], start: float) -> tuple[list[Mark], list[Density], dict[str, int]]:
+    groups: dict[tuple[str, str], list[TimedLine]] = defaultdict(list)
+    counts = dict.fromkeys(RESULT_CLASSES, 0)
+    for line in lines:
+        if line.event is None:
+            key = ("line", "unparsed")
+        else:
+            key = (f"{line.event.action} {line.event.result}".strip(), result_class(line.event.result))
+        groups[key].append(line)
+        counts[key[1]] += 1
+    marks: list[Mark] = []
+    densities: list[Density] = []
+    for (label, result), members in groups.items():
+        if len(members) > COLLAPSE_AT:
+            times = [member.time - start for member in members]
+            densities.append(Density(label, result, times, members[0].text, members[-1].text))
+        else:
+            marks.extend(Mark(member.time - start, result, label, member.text) for member in members)
+    marks.sort(key=lambda mark: mark.time)
+    return marks, densities, {key: value for key, value in counts.items() if value}
+
+
+def _run_spans(exits: Iterable[ExitRecord], start: float, end: float) -> list[Span]:
+    spans = []
+    for record in exits:
+        if record.started is None:
+            continue
+        begin = record.started - start
+        if record.finished is None:
+            spans.append(Span("run", begin, end, "running", "in_progress", "no exit seen", open=True))
+            continue
+        code = record.exit_code
+        how = f"exit {code}" + (" (SIGKILL)" if code == 137 else " (SIGTERM)" if code == 143 else "")
+        if record.oom_killed:
+            how += ", out of memory"
+        spans.append(Span("run", begin, record.finished - start, how, "success" if code == 0 else "fail", how))
+    return spans
+
+
+def _connection_spans(events: list[tuple[float, Event]], end: float) -> list[Span]:
+    """Server: ``accept_connections`` to the next ``close_connection`` / ``connection fail`` of the
+    same peer address. Client: ``connect success`` to its next ``connect`` or ``shutdown``."""
+    spans: list[Span] = []
+    opened: dict[str, deque[float]] = defaultdict(deque)
+    client_open: float | None = None
+    for time, event in events:
+        if event.matches("accept_connections", "success"):
+            opened[event.get("ip") or ""].append(time)
+        elif event.action in ("close_connection", "connection"):
+            waiting = opened.get(event.get("ip") or "")
+            if waiting:
+                begin = waiting.popleft()
+                agency = event.get("agencia")
+                label = f"connection of agency {agency}" if agency and agency != "0" else "connection"
+                result = "success" if event.result == "success" else "fail"
+                detail = f"{event.get('ip')}: {event.action} {event.result}"
+                if event.get("error"):
+                    detail += f" ({event.get('error')})"
+                spans.append(Span("connection", begin, time, label, result, detail))
+        elif event.action == "connect" or event.action == "shutdown":
+            if client_open is not None:
+                result = "fail" if event.matches("connect", "fail") else "success"
+                detail = f"ended by {event.action} {event.result}" + (
+                    f": {event.get('error')}" if event.get("error") else ""
+                )
+                spans.append(Span("connection", client_open, time, "connection", result, detail))
+                client_open = None
+            if event.matches("connect", "success"):
+                client_open = time
+    for address, times in opened.items():
+        spans.extend(
+            Span("connection", t, end, "connection", "in_progress", f"{address}: never closed", True) for t in times
+        )
+    if client_open is not None:
+        spans.append(Span("connection", client_open, end, "connection", "in_progress", "never closed", True))
+    return spans
+
+
+def _batch_spans(
+    client_events: list[tuple[float, Event]], stored: Mapping[str, float]
+) -> tuple[list[Span], Span | None]:
+    """Each batch from the server storing it to the client seeing it acknowledged, and one span
+    over all of them (first to last acknowledgement)."""
+    acks = [(time, event) for time, event in client_events if event.action == "lote_confirmado"]
+    spans = []
+    for time, event in acks:
+        batch = event.get("lote") or "?"
+        begin = stored.get(batch, time)
+        result = "success" if event.result == "success" else "fail"
+        detail = f"{event.get('cantidad')} bets, stored at the server {1000 * (time - begin):.1f} ms before the ack"
+        spans.append(Span("batch", begin, time, f"batch {batch}", result, detail))
+    if not acks:
+        return [], None
+    first, last = spans[0].start, acks[-1][0]
+    total = next((e.get("total") for _, e in reversed(acks) if e.get("total")), "?")
+    failed = sum(1 for span in spans if span.result == "fail")
+    summary = Span(
+        "batches",
+        first,
+        last,
+        f"{len(acks)} batches",
+        "fail" if failed else "success",
+        f"{len(acks)} batches acknowledged ({failed} rejected), {total} bets in all, over {last - first:.2f} s",
+    )
+    return spans, summary
+
+
+def _winners_span(client_events: list[tuple[float, Event]]) -> Span | None:
+    """From FINISHED acknowledged to the winners' answer (or its failure)."""
+    finished = next((time for time, e in client_events if e.matches("finalizado", "success")), None)
+    if finished is None:
+        return None
+    for time, event in client_events:
+        if time >= finished and event.action == "consulta_ganadores" and event.result in ("success", "fail"):
+            winners = event.get("cant_ganadores")
+            label = f"winners: {winners}" if event.result == "success" else "winners query failed"
+            detail = f"{time - finished:.2f} s from FINISHED to the answer"
+            return Span("winners", finished, time, label, event.result, detail)
+    return None
+
+
+def _fault_windows(harness_events: list[tuple[float, Event]], end: float) -> list[FaultWindow]:
+    windows = []
+    active: dict[tuple[str, str], tuple[float, Event]] = {}
+    for time, event in harness_events:
+        if event.action != FAULT_ACTION:
+            continue
+        key = (event.get("kind") or "fault", event.get("service") or "?")
+        phase = event.get("phase")
+        if event.result == "fail":
+            detail = f"{phase} failed: {event.get('error')}"
+            windows.append(FaultWindow(key[0], key[1], time, time, False, detail))
+        elif phase == "inject":
+            if key[0] == "restart":
+                windows.append(FaultWindow(key[0], key[1], time, time, True, "stopped and started in one step"))
+            else:
+                active[key] = (time, event)
+        elif phase in ("undo", "teardown") and key in active:
+            begin, injected = active.pop(key)
+            after = f" after {injected.get('after')}" if injected.get("after") else ""
+            how = "healed" if phase == "undo" else "left as it was at teardown"
+            windows.append(FaultWindow(key[0], key[1], begin, time, phase == "undo", f"injected{after}; {how}"))
+    for key, (begin, injected) in active.items():
+        after = f" after {injected.get('after')}" if injected.get("after") else ""
+        windows.append(FaultWindow(key[0], key[1], begin, end, False, f"injected{after}; still active at the end"))
+    return sorted(windows, key=lambda window: window.start)
+
+
+def _series(by_service: Mapping[str, list[tuple[float, Event]]], agencies: Mapping[str, int]) -> list[Series]:
+    found = []
+    for service, events in by_service.items():
+        agency = agencies.get(service)
+        if agency is None:
+            continue
+        points: list[tuple[float, int]] = []
+        singles = 0
+        batches = 0
+        for time, event in events:
+            if event.matches("lote_confirmado", "success"):
+                batches = event.int_field("total") or batches
+            elif event.matches("apuesta_enviada", "success"):
+                singles += 1
+            else:
+                continue
+            points.append((time, batches + singles))
+        if points:
+            found.append(Series(agency, service, _thin(points, SERIES_POINTS)))
+    return sorted(found, key=lambda series: series.agency)
+
+
+def _thin(points: list[tuple[float, int]], keep: int) -> list[tuple[float, int]]:
+    """At most ``keep`` points, evenly chosen, the first and the last always kept."""
+    if len(points) <= keep:
+        return points
+    step = (len(points) - 1) / (keep - 1)
+    return [points[round(i * step)] for i in range(keep)]
+
+
+def build_timeline(
+    lines: Sequence[TimedLine],
+    exits: Sequence[ExitRecord] = (),
+    *,
+    phases: Mapping[str, tuple[float, float]] | None = None,
+    failure: tuple[float, str] | None = None,
+    log_files: Mapping[str, str] | None = None,
+) -> Timeline:
+    """The timeline of ``lines`` (see ``timed_lines``) and the engine's ``exits``; ``phases`` and
+    ``failure`` (the time the assertion failed, its message) in UTC epoch seconds."""
+    phases = dict(phases or {})
+    instants = [line.time for line in lines]
+    instants += [t for record in exits for t in (record.started, record.finished) if t is not None]
+    instants += [t for pair in phases.values() for t in pair]
+    if failure is not None:
+        instants.append(failure[0])
+    start = min(instants, default=0.0)
+    end = max(max(instants, default=start) - start, 0.001)
+
+    by_service: dict[str, list[TimedLine]] = defaultdict(list)
+    for line in lines:
+        by_service[line.service].append(line)
+    exits_by_service: dict[str, list[ExitRecord]] = defaultdict(list)
+    for record in exits:
+        exits_by_service[record.service].append(record)
+    names = sorted({HARNESS_SERVICE, *by_service, *exits_by_service}, key=lane_order)
+
+    events_of = {
+        name: [(line.time - start, line.event) for line in by_service.get(name, []) if line.event is not None]
+        for name in names
+    }
+    agencies = EventLog(line.event for line in lines if line.event is not None).client_agencies()
+    for name in names:
+        agency = agency_from_service(name)
+        if agency is not None:
+            agencies.setdefault(name, agency)
+    stored: dict[str, dict[str, float]] = defaultdict(dict)  # client service -> batch -> stored at
+    service_of_agency = {agency: service for service, agency in agencies.items()}
+    for time, event in events_of.get("server", []):
+        if event.matches("apuesta_recibida", "success") and event.get("lote"):
+            service = service_of_agency.get(event.int_field("agencia") or -1)
+            if service is not None:
+                stored[service].setdefault(event.get("lote") or "", time)
+
+    lanes = []
+    for name in names:
+        marks, densities, counts = _marks_and_densities(by_service.get(name, []), start)
+        lane = Lane(name, _role(name), marks, densities, counts=counts, log_file=(log_files or {}).get(name))
+        lane.spans.extend(_run_spans(exits_by_service.get(name, []), start, end))
+        events = events_of[name]
+        connections = _connection_spans(events, end)
+        lane.spans.extend(connections if len(connections) <= SPANS_PER_KIND else [])
+        if lane.role == "client":
+            batches, summary = _batch_spans(events, stored.get(name, {}))
+            lane.spans.extend(batches if len(batches) <= SPANS_PER_KIND else [])
+            if summary is not None:
+                lane.spans.append(summary)
+            winners = _winners_span(events)
+            if winners is not None:
+                lane.spans.append(winners)
+        lanes.append(lane)
+
+    harness_events = events_of[HARNESS_SERVICE]
+    signals = [
+        Signal(time, event.get("service") or "?", event.get("signal") or "?")
+        for time, event in harness_events
+        if event.action == SIGNAL_ACTION
+    ]
+    pin = Pin(failure[0] - start, failure[1]) if failure is not None else None
+    return Timeline(
+        start=start,
+        end=end,
+        lanes=lanes,
+        faults=_fault_windows(harness_events, end),
+        signals=signals,
+        series=_series(events_of, agencies),
+        phases={name: (a - start, b - start) for name, (a, b) in phases.items()},
+        pin=pin,
+    )
+
+
+def wall_clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
