@@ -51,6 +51,20 @@ class TimedLine:
     seq: int
 
 
+def _docker_time(stamp: str, whole_seconds: dict[str, float]) -> float | None:
+    """``engine_time`` of Docker's ``...T12:00:01.123456789Z``, each whole second parsed once."""
+    head, dot, fraction = stamp.partition(".")
+    if not dot or not fraction.endswith("Z") or not fraction[:-1].isdigit():
+        return engine_time(stamp)
+    second = whole_seconds.get(head)
+    if second is None:
+        second = engine_time(head + "Z")
+        if second is None:
+            return None
+        whole_seconds[head] = second
+    return second + float("0." + fraction[:-1])
+
+
 def _event_time(event: Event) -> float | None:
     return event.time.replace(tzinfo=UTC).timestamp() if event.time is not None else None
 
@@ -69,8 +83,9 @@ def timed_lines(source: LogHub | EventLog | Iterable[Event | UnparsedLine]) -> l
         records = list(source)
     records.sort(key=lambda record: record.seq)
     found: list[tuple[Event | UnparsedLine, float | None]] = []
+    whole_seconds: dict[str, float] = {}
     for record in records:
-        time = engine_time(stamps[record.seq]) if record.seq < len(stamps) else None
+        time = _docker_time(stamps[record.seq], whole_seconds) if record.seq < len(stamps) else None
         if time is None and isinstance(record, Event):
             time = _event_time(record)
         found.append((record, time))
@@ -264,7 +279,7 @@ def _connection_spans(events: list[tuple[float, Event]], end: float) -> list[Spa
     opened: dict[str, deque[float]] = defaultdict(deque)
     client_open: float | None = None
     for time, event in events:
-        if event.matches("accept_connections", "success"):
+        if event.action == "accept_connections" and event.result == "success":
             opened[event.get("ip") or ""].append(time)
         elif event.action in ("close_connection", "connection"):
             waiting = opened.get(event.get("ip") or "")
@@ -376,9 +391,11 @@ def _series(by_service: Mapping[str, list[tuple[float, Event]]], agencies: Mappi
         singles = 0
         batches = 0
         for time, event in events:
-            if event.matches("lote_confirmado", "success"):
+            if event.result != "success":
+                continue
+            if event.action == "lote_confirmado":
                 batches = event.int_field("total") or batches
-            elif event.matches("apuesta_enviada", "success"):
+            elif event.action == "apuesta_enviada":
                 singles += 1
             else:
                 continue
@@ -427,7 +444,8 @@ def build_timeline(
         name: [(line.time - start, line.event) for line in by_service.get(name, []) if line.event is not None]
         for name in names
     }
-    agencies = EventLog(line.event for line in lines if line.event is not None).client_agencies()
+    configs = (line.event for line in lines if line.event is not None and line.event.action == "config")
+    agencies = EventLog(configs).client_agencies()  # from each client's config line
     for name in names:
         agency = agency_from_service(name)
         if agency is not None:
@@ -435,7 +453,7 @@ def build_timeline(
     stored: dict[str, dict[str, float]] = defaultdict(dict)  # client service -> batch -> stored at
     service_of_agency = {agency: service for service, agency in agencies.items()}
     for time, event in events_of.get("server", []):
-        if event.matches("apuesta_recibida", "success") and event.get("lote"):
+        if event.action == "apuesta_recibida" and event.result == "success" and event.get("lote"):
             service = service_of_agency.get(event.int_field("agencia") or -1)
             if service is not None:
                 stored[service].setdefault(event.get("lote") or "", time)
