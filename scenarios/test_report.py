@@ -103,7 +103,7 @@ def test_a_failed_scenario_gets_a_report_a_person_can_read(tmp_path: Path, harne
         for case in ElementTree.parse(junit).iter("testcase")
     }
     assert linked["test_pause_then_a_wrong_expectation"] == {"harness_report": str(report)}
-    passed = Path(linked["test_two_agencies_that_pass"]["harness_report"])
+    passed = Path(linked["test_two_agencies_that_pass"]["harness_report"] or "")
     assert passed.is_file() and 'class="badge passed"' in passed.read_text(encoding="utf-8")
     index = (artifacts / "index.html").read_text(encoding="utf-8")
     rows = re.findall(r'<tr data-outcome="(\w+)">.*?<a href="([^"]+)"', index)
