@@ -7,6 +7,7 @@ from reportutil import T0, docker_line, faulty_run, hub_of
 
 from harness.lifecycle import ExitRecord, Lifecycle, engine_time, exit_record
 from harness.logs import parse_lines
+from harness.logstream import LogHub
 from harness.report.model import (
     COLLAPSE_AT,
     SERIES_POINTS,
@@ -322,3 +323,13 @@ def test_a_whole_faulty_run() -> None:
     assert client2.counts["success"] == 305
     assert timeline.lane("client3").counts["unparsed"] == 2
     assert docker_line(1, "x").startswith("2026-")
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["2026-12-01T10:00:01.5Z", "2026-12-01T10:00:01.123456789Z", "2026-12-01T10:00:01Z", "2026-12-01T11:00:01+01:00"],
+)
+def test_any_docker_timestamp_reads_as_the_engine_reads_it(stamp: str) -> None:
+    hub = LogHub()
+    hub.add_line("server", f"{stamp} action: config | result: success")
+    assert [line.time for line in timed_lines(hub)] == [engine_time(stamp)]

@@ -62,7 +62,7 @@ def _docker_time(stamp: str, whole_seconds: dict[str, float]) -> float | None:
         if second is None:
             return None
         whole_seconds[head] = second
-    return second + float("0." + fraction[:-1])
+    return second + float("0." + fraction[:-1][:6])  # microseconds, as engine_time
 
 
 def _event_time(event: Event) -> float | None:
@@ -314,21 +314,24 @@ def _connection_spans(events: list[tuple[float, Event]], end: float) -> list[Spa
 def _batch_spans(
     client_events: list[tuple[float, Event]], stored: Mapping[str, float]
 ) -> tuple[list[Span], Span | None]:
-    """Each batch from the server storing it to the client seeing it acknowledged, and one span
-    over all of them (first to last acknowledgement)."""
+    """Each batch from the server storing it to the client seeing it acknowledged (none when there
+    are more than ``SPANS_PER_KIND``), and one span over all of them."""
     acks = [(time, event) for time, event in client_events if event.action == "lote_confirmado"]
-    spans = []
-    for time, event in acks:
-        batch = event.get("lote") or "?"
-        begin = stored.get(batch, time)
-        result = "success" if event.result == "success" else "fail"
-        detail = f"{event.get('cantidad')} bets, stored at the server {1000 * (time - begin):.1f} ms before the ack"
-        spans.append(Span("batch", begin, time, f"batch {batch}", result, detail))
     if not acks:
         return [], None
-    first, last = spans[0].start, acks[-1][0]
-    total = next((e.get("total") for _, e in reversed(acks) if e.get("total")), "?")
-    failed = sum(1 for span in spans if span.result == "fail")
+    spans = []
+    if len(acks) <= SPANS_PER_KIND:
+        for time, event in acks:
+            batch = event.fields.get("lote") or "?"
+            begin = stored.get(batch, time)
+            result = "success" if event.result == "success" else "fail"
+            stored_before = 1000 * (time - begin)
+            detail = f"{event.fields.get('cantidad')} bets, stored at the server {stored_before:.1f} ms before the ack"
+            spans.append(Span("batch", begin, time, f"batch {batch}", result, detail))
+    first_time, first_event = acks[0]
+    first, last = stored.get(first_event.fields.get("lote") or "?", first_time), acks[-1][0]
+    total = next((e.fields["total"] for _, e in reversed(acks) if e.fields.get("total")), "?")
+    failed = sum(1 for _, event in acks if event.result != "success")
     summary = Span(
         "batches",
         first,
@@ -468,7 +471,7 @@ def build_timeline(
         lane.spans.extend(connections if len(connections) <= SPANS_PER_KIND else [])
         if lane.role == "client":
             batches, summary = _batch_spans(events, stored.get(name, {}))
-            lane.spans.extend(batches if len(batches) <= SPANS_PER_KIND else [])
+            lane.spans.extend(batches)
             if summary is not None:
                 lane.spans.append(summary)
             winners = _winners_span(events)
