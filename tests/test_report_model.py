@@ -333,3 +333,20 @@ def test_any_docker_timestamp_reads_as_the_engine_reads_it(stamp: str) -> None:
     hub = LogHub()
     hub.add_line("server", f"{stamp} action: config | result: success")
     assert [line.time for line in timed_lines(hub)] == [engine_time(stamp)]
+
+
+def test_harness_lines_say_what_happened_in_a_few_words() -> None:
+    timeline = timeline_of(
+        [
+            ("harness", 1, "action: fault | result: success | kind: pause | service: server | phase: inject"),
+            ("harness", 2, "action: fault | result: fail | kind: kill | service: client2 | phase: undo | error: x"),
+            ("harness", 3, "action: signal | result: success | service: client1 | signal: SIGTERM"),
+            ("harness", 4, "action: trial | result: in_progress | trial: 3 | seed: 99 | target: server"),
+        ]
+    )
+    assert [m.label for m in timeline.lane("harness").marks] == [
+        "pause server inject",
+        "kill client2 undo failed",
+        "SIGTERM -> client1",
+        "trial in_progress trial 3 seed 99",
+    ]

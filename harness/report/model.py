@@ -19,6 +19,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE
 from harness.lifecycle import ExitRecord, engine_time
@@ -42,8 +43,7 @@ def result_class(result: str | None) -> str:
 # -- input: lines with a time -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TimedLine:
+class TimedLine(NamedTuple):  # a tuple: hundreds of thousands are made for a long run
     service: str
     time: float  # UTC epoch seconds
     text: str  # the line as the service wrote it
@@ -233,12 +233,26 @@ def density_bins(times: Sequence[float], start: float, end: float, bins: int) ->
     return counts
 
 
+def harness_label(event: Event) -> str:
+    """What a harness line says, in a few words: ``pause server inject``, ``SIGTERM -> client1``."""
+    fields = event.fields
+    if event.action == FAULT_ACTION:
+        words = [fields.get("kind", "fault"), fields.get("service", "?"), fields.get("phase", "")]
+        return " ".join(word for word in words if word) + (" failed" if event.result == "fail" else "")
+    if event.action == SIGNAL_ACTION:
+        return f"{fields.get('signal', '?')} -> {fields.get('service', '?')}"
+    details = " ".join(f"{key} {value}" for key, value in list(fields.items())[:2])
+    return f"{event.action} {event.result} {details}".strip()
+
+
 def _marks_and_densities(lines: list[TimedLine], start: float) -> tuple[list[Mark], list[Density], dict[str, int]]:
     groups: dict[tuple[str, str], list[TimedLine]] = defaultdict(list)
     counts = dict.fromkeys(RESULT_CLASSES, 0)
     for line in lines:
         if line.event is None:
             key = ("line", "unparsed")
+        elif line.service == HARNESS_SERVICE:
+            key = (harness_label(line.event), result_class(line.event.result))
         else:
             key = (f"{line.event.action} {line.event.result}".strip(), result_class(line.event.result))
         groups[key].append(line)
