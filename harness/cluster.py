@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -312,9 +313,10 @@ class Cluster:
         """The index of the next event: ``wait_for(..., since=mark)`` sees only events after now."""
         return len(self.hub)
 
-    def note(self, action: str, result: str, **fields: object) -> None:
-        """A line of the ``harness`` pseudo-service on the cluster's timeline (faults, trials...)."""
-        self.hub.add_line(HARNESS_SERVICE, harness_line(action, result, **fields))
+    def note(self, action: str, result: str, *, at: datetime | None = None, **fields: object) -> None:
+        """A line of the ``harness`` pseudo-service on the cluster's timeline (faults, trials...),
+        stamped now or ``at``."""
+        self.hub.add_line(HARNESS_SERVICE, harness_line(action, result, at=at, **fields))
 
     def inject(
         self, fault: Fault, *, after: EventPredicate | None = None, timeout: float = 60, since: int = 0
@@ -387,8 +389,10 @@ class Cluster:
     # -- signals and faults ------------------------------------------------------------
 
     def signal(self, service: str, signal: str = "SIGTERM") -> None:
-        self.container(service).kill(signal=signal)
-        self.note("signal", "success", service=service, signal=signal)
+        container = self.container(service)
+        sent = datetime.now(UTC)
+        container.kill(signal=signal)
+        self.note("signal", "success", at=sent, service=service, signal=signal)
 
     def stop(self, service: str, grace: float = 10) -> None:
         self.container(service).stop(timeout=grace)

@@ -350,3 +350,22 @@ def test_harness_lines_say_what_happened_in_a_few_words() -> None:
         "SIGTERM -> client1",
         "trial in_progress trial 3 seed 99",
     ]
+
+
+def test_a_killed_servers_connections_end_with_its_process_not_at_the_next_close() -> None:
+    timeline = timeline_of(
+        [
+            ("server", 1, "action: accept_connections | result: success | ip: 10.0.0.2"),
+            ("server", 5, "action: config | result: success"),  # started again
+            ("server", 6, "action: accept_connections | result: success | ip: 10.0.0.2"),
+            ("server", 8, "action: close_connection | result: success | ip: 10.0.0.2 | agencia: 1"),
+        ],
+        [ExitRecord("server", T0 + 0.5, T0 + 3, 137), ExitRecord("server", T0 + 4.5, T0 + 9, 0)],
+    )
+    connections = [
+        (s.start, s.end, s.result, s.detail) for s in timeline.lane("server").spans if s.kind == "connection"
+    ]
+    assert connections == [
+        (0.5, 2.5, "fail", "10.0.0.2: open when the process ended (exit 137)"),
+        (5.5, 7.5, "success", "10.0.0.2: close_connection success"),
+    ]

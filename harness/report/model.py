@@ -286,36 +286,54 @@ def _run_spans(exits: Iterable[ExitRecord], start: float, end: float) -> list[Sp
     return spans
 
 
-def _connection_spans(events: list[tuple[float, Event]], end: float) -> list[Span]:
+def _connection_spans(
+    events: list[tuple[float, Event]], end: float, process_ends: Sequence[tuple[float, str]] = ()
+) -> list[Span]:
     """Server: ``accept_connections`` to the next ``close_connection`` / ``connection fail`` of the
-    same peer address. Client: ``connect success`` to its next ``connect`` or ``shutdown``."""
+    same peer address. Client: ``connect success`` to its next ``connect`` or ``shutdown``. Either
+    way a connection still open when its container's process ended (``process_ends``: time, how)
+    ends there: a killed server closes nothing in its log."""
     spans: list[Span] = []
     opened: dict[str, deque[float]] = defaultdict(deque)
     client_open: float | None = None
+    pending_ends = deque(sorted(process_ends))
+
+    def cut(at: float, how: str) -> None:
+        nonlocal client_open
+        for address, times in opened.items():
+            spans.extend(Span("connection", t, at, "connection", "fail", f"{address}: open when {how}") for t in times)
+            times.clear()
+        if client_open is not None:
+            spans.append(Span("connection", client_open, at, "connection", "fail", f"open when {how}"))
+            client_open = None
+
     for time, event in events:
+        while pending_ends and pending_ends[0][0] <= time:
+            cut(*pending_ends.popleft())
         if event.action == "accept_connections" and event.result == "success":
-            opened[event.get("ip") or ""].append(time)
+            opened[event.fields.get("ip") or ""].append(time)
         elif event.action in ("close_connection", "connection"):
-            waiting = opened.get(event.get("ip") or "")
+            waiting = opened.get(event.fields.get("ip") or "")
             if waiting:
                 begin = waiting.popleft()
-                agency = event.get("agencia")
+                agency = event.fields.get("agencia")
                 label = f"connection of agency {agency}" if agency and agency != "0" else "connection"
                 result = "success" if event.result == "success" else "fail"
-                detail = f"{event.get('ip')}: {event.action} {event.result}"
-                if event.get("error"):
-                    detail += f" ({event.get('error')})"
+                detail = f"{event.fields.get('ip')}: {event.action} {event.result}"
+                if event.fields.get("error"):
+                    detail += f" ({event.fields.get('error')})"
                 spans.append(Span("connection", begin, time, label, result, detail))
         elif event.action == "connect" or event.action == "shutdown":
             if client_open is not None:
-                result = "fail" if event.matches("connect", "fail") else "success"
-                detail = f"ended by {event.action} {event.result}" + (
-                    f": {event.get('error')}" if event.get("error") else ""
-                )
+                result = "fail" if event.action == "connect" and event.result == "fail" else "success"
+                error = event.fields.get("error")
+                detail = f"ended by {event.action} {event.result}" + (f": {error}" if error else "")
                 spans.append(Span("connection", client_open, time, "connection", result, detail))
                 client_open = None
-            if event.matches("connect", "success"):
+            if event.action == "connect" and event.result == "success":
                 client_open = time
+    for at, how in pending_ends:
+        cut(at, how)
     for address, times in opened.items():
         spans.extend(
             Span("connection", t, end, "connection", "in_progress", f"{address}: never closed", True) for t in times
@@ -481,7 +499,12 @@ def build_timeline(
         lane = Lane(name, _role(name), marks, densities, counts=counts, log_file=(log_files or {}).get(name))
         lane.spans.extend(_run_spans(exits_by_service.get(name, []), start, end))
         events = events_of[name]
-        connections = _connection_spans(events, end)
+        ends = [
+            (record.finished - start, f"the process ended (exit {record.exit_code})")
+            for record in exits_by_service.get(name, [])
+            if record.finished is not None
+        ]
+        connections = _connection_spans(events, end, ends)
         lane.spans.extend(connections if len(connections) <= SPANS_PER_KIND else [])
         if lane.role == "client":
             batches, summary = _batch_spans(events, stored.get(name, {}))
