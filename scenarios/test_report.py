@@ -35,7 +35,8 @@ SLOW_AGENCY = {"CLI_BATCH_MAXAMOUNT": "5", "CLI_READ_TIMEOUT": "1", "CLI_BACKOFF
 
 
 def test_pause_then_a_wrong_expectation(cluster, agency_data):
-    data = agency_data(agencies=2, bets={1: 10, 2: 400}, winners={1: 1, 2: 1})
+    # 1,000 batches of 5: agency 2 is still sending when the pause (its 3rd ack, then the engine) lands.
+    data = agency_data(agencies=2, bets={1: 10, 2: 5000}, winners={1: 1, 2: 1})
     with cluster(clients=2, data=data, client_env=SLOW_AGENCY) as c:
         mark = c.mark()
         with c.inject(Pause("server"), after=where("lote_confirmado", "success", service="client2", lote=3)):
@@ -91,7 +92,7 @@ def test_a_failed_scenario_gets_a_report_a_person_can_read(tmp_path: Path, harne
         _remove_clusters_under(tmp_path)
     output = run.stdout + run.stderr
     assert run.returncode == 1, output  # the scenario failed, as written
-    assert "deliberately wrong: expected 2 draws, the server made 1" in output
+    assert "deliberately wrong: expected 2 draws, the server made 1" in output, output[-4000:]
 
     section = re.search(r"-+ harness report -+\n(?P<paths>(?:\S+report\.html\n)+)", run.stdout)
     assert section is not None, f"no report path in the failure's section:\n{run.stdout}"
