@@ -369,3 +369,12 @@ def test_a_killed_servers_connections_end_with_its_process_not_at_the_next_close
         (0.5, 2.5, "fail", "10.0.0.2: open when the process ended (exit 137)"),
         (5.5, 7.5, "success", "10.0.0.2: close_connection success"),
     ]
+
+
+def test_lines_without_any_time_are_kept_at_time_zero() -> None:
+    lines = timed_lines(parse_lines(["action: connect | result: success", "a stray line"], "client1"))
+    assert [(line.time, line.text) for line in lines] == [
+        (0.0, "action: connect | result: success"),
+        (0.0, "a stray line"),
+    ]
+    assert [m.label for m in build_timeline(lines).lane("client1").marks] == ["connect success", "line"]

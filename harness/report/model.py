@@ -15,6 +15,7 @@ Times are seconds from ``Timeline.start`` (UTC epoch seconds).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ class TimedLine(NamedTuple):  # a tuple: hundreds of thousands are made for a lo
     seq: int
 
 
+_UNKNOWN = math.nan  # a line's time before the one of the line before it is filled in
+
+
 def _docker_time(stamp: str, whole_seconds: dict[str, float]) -> float | None:
     """``engine_time`` of Docker's ``...T12:00:01.123456789Z``, each whole second parsed once."""
     head, dot, fraction = stamp.partition(".")
@@ -82,24 +86,28 @@ def timed_lines(source: LogHub | EventLog | Iterable[Event | UnparsedLine]) -> l
     else:
         records = list(source)
     records.sort(key=lambda record: record.seq)
-    found: list[tuple[Event | UnparsedLine, float | None]] = []
+    count = len(stamps)
     whole_seconds: dict[str, float] = {}
+    lines: list[TimedLine] = []
+    untimed = False
     for record in records:
-        time = _docker_time(stamps[record.seq], whole_seconds) if record.seq < len(stamps) else None
-        if time is None and isinstance(record, Event):
-            time = _event_time(record)
-        found.append((record, time))
-    known = [time for _, time in found if time is not None]
-    if not known:
-        return []
-    previous: dict[str, float] = {}
-    lines = []
-    for record, time in found:
-        when = time if time is not None else previous.get(record.service, known[0])
-        previous[record.service] = when
-        event = record if isinstance(record, Event) else None
-        text = record.raw if isinstance(record, Event) else record.text
-        lines.append(TimedLine(record.service, when, text, event, record.seq))
+        seq = record.seq
+        time = _docker_time(stamps[seq], whole_seconds) if seq < count else None
+        if isinstance(record, Event):
+            if time is None:
+                time = _event_time(record)
+            line = TimedLine(record.service, _UNKNOWN if time is None else time, record.raw, record, seq)
+        else:
+            line = TimedLine(record.service, _UNKNOWN if time is None else time, record.text, None, seq)
+        lines.append(line)
+        untimed = untimed or time is None
+    if untimed:
+        first_known = next((line.time for line in lines if not math.isnan(line.time)), 0.0)  # none: all at 0
+        previous: dict[str, float] = {}
+        for index, line in enumerate(lines):
+            if math.isnan(line.time):
+                lines[index] = line._replace(time=previous.get(line.service, first_known))
+            previous[line.service] = lines[index].time
     return lines
 
 
@@ -247,24 +255,30 @@ def harness_label(event: Event) -> str:
 
 def _marks_and_densities(lines: list[TimedLine], start: float) -> tuple[list[Mark], list[Density], dict[str, int]]:
     groups: dict[tuple[str, str], list[TimedLine]] = defaultdict(list)
-    counts = dict.fromkeys(RESULT_CLASSES, 0)
     for line in lines:
-        if line.event is None:
-            key = ("line", "unparsed")
+        event = line.event
+        if event is None:
+            groups[("", "")].append(line)
         elif line.service == HARNESS_SERVICE:
-            key = (harness_label(line.event), result_class(line.event.result))
+            groups[(harness_label(event), "\0" + event.result)].append(line)
         else:
-            key = (f"{line.event.action} {line.event.result}".strip(), result_class(line.event.result))
-        groups[key].append(line)
-        counts[key[1]] += 1
+            groups[(event.action, event.result)].append(line)
+    counts = dict.fromkeys(RESULT_CLASSES, 0)
     marks: list[Mark] = []
     densities: list[Density] = []
-    for (label, result), members in groups.items():
+    for (action, result), members in groups.items():
+        if not action and not result:
+            label, colour = "line", "unparsed"
+        elif result.startswith("\0"):  # a harness line, labelled already
+            label, colour = action, result_class(result[1:])
+        else:
+            label, colour = f"{action} {result}".strip(), result_class(result)
+        counts[colour] += len(members)
         if len(members) > COLLAPSE_AT:
             times = [member.time - start for member in members]
-            densities.append(Density(label, result, times, members[0].text, members[-1].text))
+            densities.append(Density(label, colour, times, members[0].text, members[-1].text))
         else:
-            marks.extend(Mark(member.time - start, result, label, member.text) for member in members)
+            marks.extend(Mark(member.time - start, colour, label, member.text) for member in members)
     marks.sort(key=lambda mark: mark.time)
     return marks, densities, {key: value for key, value in counts.items() if value}
 
