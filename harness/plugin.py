@@ -10,7 +10,8 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,13 @@ import pytest
 import yaml
 
 from harness import data as datasets
-from harness.cluster import SESSION_LABEL, Cluster, new_run_id, sweep
+from harness.cluster import Cluster, new_run_id, sweep
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import REPO_ROOT, ImageSet, ensure_images
+from harness.labels import SESSION_LABEL
+from harness.logs import LogContractError, assert_log_contract
 from harness.report import Failure, write_cluster_report, write_index
 
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 SESSION_ID = new_run_id()
 _clusters_made: list[str] = []
 _report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -96,7 +98,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     item.stash.setdefault(_report_key, {})[report.when] = report
     if report.failed and call.excinfo is not None and _failure_key not in item.stash:
@@ -202,7 +206,7 @@ def server_config_file(tmp_path: Path) -> Callable[..., Path]:
         text = (REPO_ROOT / "server" / "config.ini").read_text(encoding="utf-8")
         for key, value in {**(values or {}), **more}.items():
             line = f"{key} = {value}"
-            text, found = re.subn(rf"^{re.escape(key)}\s*=.*$", lambda _, line=line: line, text, flags=re.M)
+            text, found = re.subn(rf"^{re.escape(key)}\s*=.*$", partial(_literal, line), text, flags=re.M)
             if not found:
                 text = text.rstrip("\n") + f"\n{line}\n"
         path = tmp_path / f"server-config-{next(counter)}" / "config.ini"
@@ -211,6 +215,11 @@ def server_config_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+def _literal(text: str, _match: re.Match[str]) -> str:
+    """A ``re.sub`` replacement that inserts ``text`` as it is (no backslash escapes)."""
+    return text
 
 
 @pytest.fixture
@@ -282,20 +291,30 @@ def cluster(
         if reporter is not None:
             reporter.write_line(f"[harness] {message}")
 
+    broken = []
     for made, report_path in timelines:
+        contract_error = None
         if failed and keep:
             made.kept = True
             say(made.how_to_reach())
         else:
             made.down()
+            if not failed:
+                try:
+                    assert_log_contract(made.events())
+                except LogContractError as error:
+                    contract_error = f"{made.project}: {error}"
+                    broken.append(contract_error)
         if failed and artifacts:
             say(f"artifacts of {made.project}: {made.save_artifacts(report_path.parent.parent)}")
-        if failed or config.getoption("--harness-report"):
-            written = _write_timeline(request, made, report_path, failed)
+        if failed or contract_error or config.getoption("--harness-report"):
+            written = _write_timeline(request, made, report_path, failed, contract_error)
             if written is not None:
                 say(f"report of {made.project}: {written}")
     if artifacts and any(path.exists() for _, path in timelines):
         write_index(artifacts)
+    if broken:  # the test passed, but a line the course's parser rejects fails the run
+        pytest.fail("\n".join(broken), pytrace=False)
 
 
 def _artifacts_dir(config: pytest.Config) -> Path | None:
@@ -306,12 +325,16 @@ def _artifacts_dir(config: pytest.Config) -> Path | None:
     return Path(chosen).resolve() if chosen else None
 
 
-def _write_timeline(request: pytest.FixtureRequest, made: Cluster, path: Path, failed: bool) -> Path | None:
+def _write_timeline(
+    request: pytest.FixtureRequest, made: Cluster, path: Path, failed: bool, contract_error: str | None = None
+) -> Path | None:
     """The cluster's report.html (its logs saved beside it), linked from the junit XML."""
     node = request.node
     failure = node.stash.get(_failure_key, None) if failed else None
     if failure is not None and made.failure is not None:  # the moment the ``with`` block was left
         failure = Failure(failure.message, made.failure[0])
+    if failure is None and contract_error is not None:
+        failure = Failure(f"a line breaks the log contract: {contract_error}")
     seed = node.funcargs.get("harness_seed") if isinstance(node, pytest.Function) else None
     several = len(node.stash.get(_timeline_key, [])) > 1
     try:
@@ -319,15 +342,15 @@ def _write_timeline(request: pytest.FixtureRequest, made: Cluster, path: Path, f
             path,
             made,
             title=node.nodeid + (f" ({made.project})" if several else ""),
-            outcome="failed" if failed else "passed",
+            outcome="failed" if failure is not None else "passed",
             failure=failure,
             seed=seed if isinstance(seed, int) else None,
             logs_dir=path.parent,
         )
     except Exception as exc:  # a report must never hide the test's own outcome
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"[harness] report of {made.project} not written: {type(exc).__name__}: {exc}")
+        say = request.config.pluginmanager.get_plugin("terminalreporter")
+        if say is not None:
+            say.write_line(f"[harness] report of {made.project} not written: {type(exc).__name__}: {exc}")
         return None
     node.user_properties.append((REPORT_PROPERTY, str(written)))
     return written

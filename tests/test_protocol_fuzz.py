@@ -17,6 +17,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -49,7 +50,9 @@ from protocol import (
     parse_header,
     split_winners,
 )
-from protocol.messages import _BATCH_PREFIX, _read_bet, _Reader
+from protocol.bets import DATE_CACHE, read_bet
+from protocol.messages import BATCH_PREFIX
+from protocol.payload import U64, PayloadReader
 
 # Malformed inputs each test must have tried (and seen rejected) per run; the sum is
 # what the suite guarantees: >= 10,000.
@@ -105,7 +108,7 @@ def header_bytes(type_code: int, length: int, agency: int = 1) -> bytes:
 
 # -- strategies -------------------------------------------------------------------------
 
-names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+names = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=40)
 digits = st.text("0123456789", min_size=1, max_size=20)
 bets = st.builds(BetData, names, names, digits, st.dates(), st.integers(0, 2**32 - 1))
 agencies = st.integers(0, 2**32 - 1)
@@ -153,7 +156,7 @@ def _fuzz_random_bytes(blob: bytes, cuts: list[int], agency: int) -> None:
     attempt("random_bytes", lambda: feed_all(b"LT\x01" + blob, cuts))
     for type_code in PARSED_TYPES:
         frame = header_bytes(type_code, len(blob), agency) + blob
-        decoded = attempt("random_bytes", lambda frame=frame: decode_frame(frame))
+        decoded = attempt("random_bytes", partial(decode_frame, frame))
         if decoded is not None:
             # whatever is accepted encodes to a frame that decodes the same...
             assert decode_frame(encode(decoded)) == decoded  # type: ignore[arg-type]
@@ -172,21 +175,23 @@ def reference_decode(frame: bytes) -> Message:
     payload = frame[HEADER_SIZE:]
     if header.type not in (MessageType.BET, MessageType.BATCH) or len(payload) != header.length:
         return decode_frame(frame)
-    reader = _Reader(payload, header.type.name)
+    reader = PayloadReader(payload, header.type.name)
     if header.type is MessageType.BET:
-        reader._what = "BET"
-        message: Message = SingleBet(header.agency, _read_bet(reader, "BET"))
+        reader.what = "BET"
+        bet = read_bet(reader, "BET")
+        (key,) = reader.unpack(U64, "key")
+        message: Message = SingleBet(header.agency, bet, key)
     else:
-        seq, count = reader.unpack(_BATCH_PREFIX, "seq and count")
+        seq, count = reader.unpack(BATCH_PREFIX, "seq and count")
         if seq == 0:
             raise ProtocolError("BATCH: seq 0 (an agency's batches are numbered from 1)")
         if count == 0:
             raise ProtocolError("BATCH: empty batch (count 0)")
         found = []
         for index in range(count):
-            reader._what = f"BATCH bet {index + 1}/{count}"
-            found.append(_read_bet(reader, reader._what))
-        reader._what = "BATCH"
+            reader.what = f"BATCH bet {index + 1}/{count}"
+            found.append(read_bet(reader, reader.what))
+        reader.what = "BATCH"
         message = Batch(header.agency, seq, tuple(found))
     reader.end()
     return message
@@ -281,7 +286,7 @@ def test_every_message_round_trip(message: Message) -> None:
     bet_list=st.lists(
         st.builds(
             BetData,
-            st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=700),
+            st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=700),
             names,
             digits,
             st.dates(),
@@ -312,7 +317,7 @@ def test_batch_builder_round_trip(bet_list: list[BetData], max_amount: int, agen
 @given(documents=st.lists(digits, max_size=2_000), agency=agencies)
 def test_split_winners_round_trip(documents: list[str], agency: int) -> None:
     answers = split_winners(agency, documents)
-    received = []
+    received: list[str] = []
     for index, answer in enumerate(answers):
         frame = encode(answer)
         assert len(frame) <= MAX_FRAME_SIZE
@@ -324,14 +329,12 @@ def test_split_winners_round_trip(documents: list[str], agency: int) -> None:
 
 
 def test_decoded_dates_are_cached_only_when_valid() -> None:
-    from protocol import messages as module
-
     frame = encode(SingleBet(1, BetData("a", "b", "1", date(1917, 10, 25), 3)))
     assert decode_frame(frame).bet.birthdate == date(1917, 10, 25)
-    assert module._DATE_CACHE[b"1917-10-25"] == date(1917, 10, 25)
+    assert DATE_CACHE.entries[b"1917-10-25"] == date(1917, 10, 25)
     with pytest.raises(ProtocolError):
         decode_frame(frame.replace(b"1917-10-25", b"1917-02-30"))
-    assert b"1917-02-30" not in module._DATE_CACHE
+    assert b"1917-02-30" not in DATE_CACHE.entries
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -61,9 +61,8 @@ def test_without_docker_timestamps_events_use_their_own_and_other_lines_the_prev
 def test_engine_times_and_exit_records() -> None:
     assert engine_time("0001-01-01T00:00:00Z") is None
     assert engine_time("not a time") is None
-    assert engine_time("2026-12-01T10:00:00.123456789Z") == pytest.approx(
-        engine_time("2026-12-01T10:00:00Z") + 0.123456
-    )
+    whole = engine_time("2026-12-01T10:00:00Z")
+    assert whole is not None and engine_time("2026-12-01T10:00:00.123456789Z") == pytest.approx(whole + 0.123456)
     killed = exit_record(
         "client2",
         {
@@ -73,6 +72,7 @@ def test_engine_times_and_exit_records() -> None:
             "ExitCode": 137,
         },
     )
+    assert killed.finished is not None and killed.started is not None
     assert (killed.exit_code, killed.finished - killed.started, killed.running) == (137, 5.0, False)
     running = exit_record(
         "server", {"Status": "running", "Running": True, "StartedAt": "2026-12-01T10:00:00Z", "ExitCode": 0}

@@ -21,7 +21,7 @@ class _Page(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.references: list[tuple[str, str, str]] = []
-        self.links: list[str] = []
+        self.links: list[tuple[str, str, str]] = []
         self.data = ""
         self._in_data = False
 
