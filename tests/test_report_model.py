@@ -129,12 +129,13 @@ def test_marks_are_coloured_by_result_and_keep_the_whole_line() -> None:
         ("fail", "connect fail"),
         ("in_progress", "consulta_ganadores in_progress"),
         ("success", "finalizado success"),
-        ("other", "odd succes"),
+        ("invalid", "breaks the log contract"),
         ("unparsed", "line"),
     ]
     assert lane.marks[0].line.endswith("action: connect | result: fail | error: refused | retry_in: 0.1")
     assert [round(m.time, 3) for m in lane.marks] == [0, 1, 2, 3, 4]  # time 0 is the first line
-    assert lane.counts == {"success": 1, "fail": 1, "in_progress": 1, "other": 1, "unparsed": 1}
+    assert lane.counts == {"success": 1, "fail": 1, "in_progress": 1, "invalid": 1, "unparsed": 1}
+    assert "action: odd | result: succes  [" in lane.marks[3].line  # with the reason it breaks the contract
 
 
 def test_a_repeated_event_becomes_a_density_the_rare_ones_stay_marks() -> None:

@@ -24,21 +24,22 @@ from typing import NamedTuple
 
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE
 from harness.lifecycle import ExitRecord, engine_time
-from harness.logs import Event, EventLog, UnparsedLine, agency_from_service
+from harness.logs import Event, EventLog, InvalidLine, UnparsedLine, agency_from_service
 from harness.logstream import LogHub
 
 COLLAPSE_AT = 60  # more events of one (action, result) in a lane than this: a density series
 SPANS_PER_KIND = 120  # more derived spans of one kind in a lane than this: only their summary
 SERIES_POINTS = 400  # points kept per agency in the acknowledged-bets chart
 SIGNAL_ACTION = "signal"
-RESULT_CLASSES = ("success", "fail", "in_progress", "unparsed", "other")
+RESULT_CLASSES = ("success", "fail", "in_progress", "unparsed", "invalid")
 
 
 def result_class(result: str | None) -> str:
-    """The colour class of an event's result; ``unparsed`` for a line that is not an event."""
+    """The colour class of an event's result; ``unparsed`` for a line that is not an event,
+    ``invalid`` for one shaped like an event that breaks the log contract."""
     if result is None:
         return "unparsed"
-    return result if result in ("success", "fail", "in_progress") else "other"
+    return result if result in ("success", "fail", "in_progress") else "invalid"
 
 
 # -- input: lines with a time -------------------------------------------------------------
@@ -50,6 +51,7 @@ class TimedLine(NamedTuple):  # a tuple: hundreds of thousands are made for a lo
     text: str  # the line as the service wrote it
     event: Event | None
     seq: int
+    invalid: str | None = None  # how the line breaks the log contract (an ``InvalidLine``)
 
 
 _UNKNOWN = math.nan  # a line's time before the one of the line before it is filled in
@@ -98,7 +100,8 @@ def timed_lines(source: LogHub | EventLog | Iterable[Event | UnparsedLine]) -> l
                 time = _event_time(record)
             line = TimedLine(record.service, _UNKNOWN if time is None else time, record.raw, record, seq)
         else:
-            line = TimedLine(record.service, _UNKNOWN if time is None else time, record.text, None, seq)
+            reason = (record.reason or "breaks the log contract") if isinstance(record, InvalidLine) else None
+            line = TimedLine(record.service, _UNKNOWN if time is None else time, record.text, None, seq, reason)
         lines.append(line)
         untimed = untimed or time is None
     if untimed:
@@ -253,11 +256,17 @@ def harness_label(event: Event) -> str:
     return f"{event.action} {event.result} {details}".strip()
 
 
+def _shown(line: TimedLine) -> str:
+    return line.text if line.invalid is None else f"{line.text}  [{line.invalid}]"
+
+
 def _marks_and_densities(lines: list[TimedLine], start: float) -> tuple[list[Mark], list[Density], dict[str, int]]:
     groups: dict[tuple[str, str], list[TimedLine]] = defaultdict(list)
     for line in lines:
         event = line.event
-        if event is None:
+        if line.invalid is not None:
+            groups[("", "invalid")].append(line)
+        elif event is None:
             groups[("", "")].append(line)
         elif line.service == HARNESS_SERVICE:
             groups[(harness_label(event), "\0" + event.result)].append(line)
@@ -269,6 +278,8 @@ def _marks_and_densities(lines: list[TimedLine], start: float) -> tuple[list[Mar
     for (action, result), members in groups.items():
         if not action and not result:
             label, colour = "line", "unparsed"
+        elif not action:
+            label, colour = "breaks the log contract", "invalid"
         elif result.startswith("\0"):  # a harness line, labelled already
             label, colour = action, result_class(result[1:])
         else:
@@ -276,9 +287,9 @@ def _marks_and_densities(lines: list[TimedLine], start: float) -> tuple[list[Mar
         counts[colour] += len(members)
         if len(members) > COLLAPSE_AT:
             times = [member.time - start for member in members]
-            densities.append(Density(label, colour, times, members[0].text, members[-1].text))
+            densities.append(Density(label, colour, times, _shown(members[0]), _shown(members[-1])))
         else:
-            marks.extend(Mark(member.time - start, colour, label, member.text) for member in members)
+            marks.extend(Mark(member.time - start, colour, label, _shown(member)) for member in members)
     marks.sort(key=lambda mark: mark.time)
     return marks, densities, {key: value for key, value in counts.items() if value}
 
