@@ -39,6 +39,8 @@ from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, LABEL, 
 from harness.lifecycle import ExitRecord, Lifecycle
 from harness.logs import Event, EventLog, agency_from_service, assert_log_contract
 from harness.logstream import ContainerLogReader, EventPredicate, LogHub
+from logline import SUCCESS
+from logline.actions import SIGNAL
 
 COMPOSE_TIMEOUT = 180
 SERVER = "server"
@@ -390,7 +392,7 @@ class Cluster:
         container = self.container(service)
         sent = datetime.now(UTC)
         container.kill(signal=signal)
-        self.note("signal", "success", at=sent, service=service, signal=signal)
+        self.note(SIGNAL, SUCCESS, at=sent, service=service, signal=signal)
 
     def stop(self, service: str, grace: float = 10) -> None:
         self.container(service).stop(timeout=grace)

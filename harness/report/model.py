@@ -26,11 +26,11 @@ from harness.faults import FAULT_ACTION, HARNESS_SERVICE
 from harness.lifecycle import ExitRecord, engine_time
 from harness.logs import Event, EventLog, InvalidLine, UnparsedLine, agency_from_service
 from harness.logstream import LogHub
+from logline.actions import SIGNAL as SIGNAL_ACTION
 
 COLLAPSE_AT = 60  # more events of one (action, result) in a lane than this: a density series
 SPANS_PER_KIND = 120  # more derived spans of one kind in a lane than this: only their summary
 SERIES_POINTS = 400  # points kept per agency in the acknowledged-bets chart
-SIGNAL_ACTION = "signal"
 RESULT_CLASSES = ("success", "fail", "in_progress", "unparsed", "invalid")
 
 
