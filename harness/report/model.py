@@ -312,24 +312,25 @@ def _run_spans(exits: Iterable[ExitRecord], start: float, end: float) -> list[Sp
 
 
 def _connection_spans(
-    events: list[tuple[float, Event]], end: float, process_ends: Sequence[tuple[float, str]] = ()
+    events: list[tuple[float, Event]], end: float, process_ends: Sequence[tuple[float, str, bool]] = ()
 ) -> list[Span]:
     """Server: ``accept_connections`` to the next ``close_connection`` / ``connection fail`` of the
     same peer address. Client: ``connect success`` to its next ``connect`` or ``shutdown``. Either
-    way a connection still open when its container's process ended (``process_ends``: time, how)
-    ends there: a killed server closes nothing in its log."""
+    way a connection still open when its container's process ended (``process_ends``: time, how,
+    whether it exited 0) ends there: a killed server closes nothing in its log."""
     spans: list[Span] = []
     opened: dict[str, deque[float]] = defaultdict(deque)
     client_open: float | None = None
     pending_ends = deque(sorted(process_ends))
 
-    def cut(at: float, how: str) -> None:
+    def cut(at: float, how: str, exited_well: bool) -> None:
         nonlocal client_open
+        result = "success" if exited_well else "fail"
         for address, times in opened.items():
-            spans.extend(Span("connection", t, at, "connection", "fail", f"{address}: open when {how}") for t in times)
+            spans.extend(Span("connection", t, at, "connection", result, f"{address}: open when {how}") for t in times)
             times.clear()
         if client_open is not None:
-            spans.append(Span("connection", client_open, at, "connection", "fail", f"open when {how}"))
+            spans.append(Span("connection", client_open, at, "connection", result, f"open when {how}"))
             client_open = None
 
     for time, event in events:
@@ -357,8 +358,8 @@ def _connection_spans(
                 client_open = None
             if event.action == "connect" and event.result == "success":
                 client_open = time
-    for at, how in pending_ends:
-        cut(at, how)
+    for at, how, exited_well in pending_ends:
+        cut(at, how, exited_well)
     for address, times in opened.items():
         spans.extend(
             Span("connection", t, end, "connection", "in_progress", f"{address}: never closed", True) for t in times
@@ -525,7 +526,7 @@ def build_timeline(
         lane.spans.extend(_run_spans(exits_by_service.get(name, []), start, end))
         events = events_of[name]
         ends = [
-            (record.finished - start, f"the process ended (exit {record.exit_code})")
+            (record.finished - start, f"the process ended (exit {record.exit_code})", record.exit_code == 0)
             for record in exits_by_service.get(name, [])
             if record.finished is not None
         ]
