@@ -173,6 +173,20 @@ def test_eof_mid_frame_and_reset_are_logged(server: ServerProcess, good_agency: 
     assert good_agency.request(Ping(1)) == Pong(1)
 
 
+def test_a_reset_between_frames_is_a_peer_that_left(server: ServerProcess, good_agency: AgencyClient) -> None:
+    """A client stopped mid-run leaves our last reply unread: its reset is a close, not a failure."""
+    failures_before = len(server.events("connection", "fail"))
+    closes_before = len(server.events("close_connection", "success"))
+    leaving = server.connect()
+    leaving.sendall(build_frame(MessageType.PING, 4, b"last"))
+    leaving.recv(1, socket.MSG_PEEK)  # the PONG has arrived; it stays unread
+    leaving.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    leaving.close()  # RST
+    server.wait_for("action: close_connection | result: success", count=closes_before + 1)
+    assert good_agency.request(Ping(1)) == Pong(1)
+    assert len(server.events("connection", "fail")) == failures_before
+
+
 def test_random_garbage_and_many_bad_clients_leave_the_workers_alive(
     server: ServerProcess, good_agency: AgencyClient
 ) -> None:
