@@ -7,7 +7,9 @@ does that). Only the batch being sent is kept in memory, never the file.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 
@@ -31,6 +33,7 @@ from protocol import (
     WinnersQuery,
     WinnersStatus,
     encode,
+    encode_bet,
 )
 
 logger = logging.getLogger("client")
@@ -94,6 +97,7 @@ class Session:
         self._link = link
         self._poll_backoff = poll_backoff
         self._sleep = sleep
+        self._run_id = os.urandom(8)  # a BET's idempotency key is derived from it and the bet
         self._clock = clock
         self.acknowledged = 0  # bets the server has confirmed: the first N of the agency
 
@@ -140,8 +144,8 @@ class Session:
             )
 
     def send_single_bet(self, bet: BetData) -> None:
-        """One BET message. BET carries no seq: if its ACK is lost it is sent again (at least once)."""
-        reply = self._link.exchange(encode(SingleBet(self._agency, bet)), read_ack)
+        """One BET message, with a key the server recognises if it is resent after a lost ACK."""
+        reply = self._link.exchange(encode(SingleBet(self._agency, bet, self.bet_key(bet))), read_ack)
         if isinstance(reply, Error):
             logger.error(
                 format_event(
@@ -155,6 +159,11 @@ class Session:
             raise ClientFailure("bet refused")
         self.acknowledged += 1
         logger.info(format_event(APUESTA_ENVIADA, SUCCESS, dni=bet.document, numero=bet.number))
+
+    def bet_key(self, bet: BetData) -> int:
+        """The same for a resend in this run, different in another run; never 0 (``NO_BET_KEY``)."""
+        digest = hashlib.blake2b(self._run_id + encode_bet(bet), digest_size=8).digest()
+        return int.from_bytes(digest, "big") or 1
 
     # -- end of bets and winners ------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """``harness``: ad-hoc clusters from the command line.
 
-harness base-image | images | render | up | logs | down | run | probe
+harness base-image | images | standins | render | up | logs | down | run | probe
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from rich.console import Console
@@ -28,6 +29,7 @@ from harness.engine import EngineUnavailable, docker_client
 from harness.images import ImageError, ensure_base_image, ensure_images
 from harness.logstream import ContainerLogReader, LogHub
 from harness.probe import run_probe
+from harness.standins import DEFAULT_DOCKERFILES, StandInError, ensure_from_images
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -39,6 +41,9 @@ def state_dir() -> Path:
 
 
 DEFAULT_BETS = 100
+
+
+PLUGGED_COMMANDS = "harness.commands"  # entry points: NAME = "module:main(argv, prog)"
 
 
 class UsageError(Exception):
@@ -80,13 +85,44 @@ def cmd_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_standins(args: argparse.Namespace) -> int:
+    dockerfiles = [Path(path) for path in args.dockerfiles] or [
+        Path(path) for path in DEFAULT_DOCKERFILES if Path(path).is_file()
+    ]
+    if not dockerfiles:
+        raise UsageError(f"no Dockerfile given and none of {', '.join(DEFAULT_DOCKERFILES)} here")
+    build_args = {}
+    for pair in args.build_arg:
+        name, has_value, value = pair.partition("=")
+        if not has_value:
+            raise UsageError(f"--build-arg {pair}: expected NAME=VALUE")
+        build_args[name] = value
+    standins = ensure_from_images(dockerfiles, lambda message: console.print(message, markup=False), build_args)
+    if standins:
+        console.print(f"{len(standins)} offline stand-in(s): " + ", ".join(s.image for s in standins), markup=False)
+    return 0
+
+
+def _rendered_images(args: argparse.Namespace) -> tuple[str, str]:
+    """The images asked for, else the ones ``harness images`` builds (built now if missing)."""
+    if args.server_image and args.client_image:
+        return args.server_image, args.client_image
+    try:
+        images = ensure_images(args.base_image, _report)
+    except EngineUnavailable as exc:
+        raise UsageError(f"{exc}; or name the images with --server-image and --client-image") from None
+    return args.server_image or images.server, args.client_image or images.client
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     root = Path.cwd()
+    compose.services(compose.ComposeSpec(clients=args.clients))  # a bad count fails before any image work
+    server_image, client_image = _rendered_images(args)
     spec = compose.ComposeSpec(
         project=args.project,
         clients=args.clients,
-        server_image=args.server_image,
-        client_image=args.client_image,
+        server_image=server_image,
+        client_image=client_image,
         data_dir=Path(args.data or root / ".data").resolve(),
         storage_dir=(root / ".data" / "storage").resolve(),
         server_config=(root / "server" / "config.ini").resolve(),
@@ -314,13 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     base_image_option(command("base-image", cmd_base_image, "make sure the base image is present"))
     base_image_option(command("images", cmd_images, "build the server and client images (cached by content)"))
+    p = command(
+        "standins", cmd_standins, "make every FROM image of the Dockerfiles available: present, pulled or stand-in"
+    )
+    p.add_argument("dockerfiles", nargs="*", metavar="DOCKERFILE", help="default: server/Dockerfile client/Dockerfile")
+    p.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE", help="as for docker build")
     p = command("render", cmd_render, "write the compose file for N clients")
     p.add_argument("--clients", type=int, required=True)
     p.add_argument("-o", "--output", required=True, help="file to write, or - for stdout")
     p.add_argument("--project", default="lottery", help="compose project name")
     p.add_argument("--data", help="folder mounted as the clients' /data (default ./.data)")
-    p.add_argument("--server-image", default="server:latest")
-    p.add_argument("--client-image", default="client:latest")
+    p.add_argument("--server-image", help="default: the server image `harness images` builds")
+    p.add_argument("--client-image", help="default: the client image `harness images` builds")
+    p.add_argument("--base-image", help="base image for those builds (see `harness base-image`)")
     cluster_options(command("up", cmd_up, "start a cluster and leave it running"))
     p = command("logs", cmd_logs, "show a running cluster's logs")
     p.add_argument("service", nargs="?", help="one service (default: all)")
@@ -336,25 +378,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("probe", cmd_probe, "PING the server from a throwaway container on the cluster network")
     p.add_argument("--run", help="run id (default: the only cluster up)")
     p.add_argument("--address", default="server:12345", help="server address inside the network")
-    # `harness bench ARGS` is handed to the bench package whole (see main); listed here for --help.
-    command("bench", lambda args: 0, "benchmarks: ingest, e2e, scale, overhead, profile (docs/benchmarks.md)")
+    # Commands that other packages plug in (the `harness.commands` entry points, e.g. `bench`) get
+    # their arguments whole (see main); listed here for --help.
+    for plugged in entry_points(group=PLUGGED_COMMANDS):
+        summary = (sys.modules[plugged.load().__module__].__doc__ or plugged.value).strip().splitlines()[0]
+        command(plugged.name, lambda args: 0, summary)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     arguments = sys.argv[1:] if argv is None else argv
-    if arguments[:1] == ["bench"]:
-        from bench.cli import main as bench_main
-
-        return bench_main(arguments[1:], prog="harness bench")
+    plugged = {entry.name: entry for entry in entry_points(group=PLUGGED_COMMANDS)}
+    if arguments[:1] and arguments[0] in plugged:
+        name = arguments[0]
+        return int(plugged[name].load()(arguments[1:], prog=f"harness {name}"))
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
     except (UsageError, ValueError, FileNotFoundError) as exc:
         err.print(f"harness: error: {exc}", markup=False)
         return 2
-    except (EngineUnavailable, ImageError, ClusterError) as exc:
+    except (EngineUnavailable, ImageError, ClusterError, StandInError) as exc:
         err.print(f"harness: error: {exc}", markup=False)
         return 1
     except KeyboardInterrupt:

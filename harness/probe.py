@@ -24,9 +24,10 @@ PROBE_TIMEOUT = 20
 IMPOSTOR_READY_TIMEOUT = 20
 # An HTTP server's answer: bytes on the right port that are not the protocol.
 GARBAGE_ANSWER = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+ECHO = None  # ``impostor_server(answer=ECHO)``: an echo server, as the course's exercise 3 has
 _IMPOSTOR_SCRIPT = """
 import socket, sys
-answer = bytes.fromhex(sys.argv[2])
+answer = None if sys.argv[2] == "echo" else bytes.fromhex(sys.argv[2])
 listener = socket.create_server(("0.0.0.0", int(sys.argv[1])))
 print("listening", flush=True)
 while True:
@@ -34,8 +35,8 @@ while True:
     with connection:
         connection.settimeout(2)
         try:
-            connection.recv(8192)
-            connection.sendall(answer)
+            received = connection.recv(8192)
+            connection.sendall(answer if answer is not None else received.rstrip() + b"\\n")
         except OSError:
             pass
 """
@@ -86,16 +87,17 @@ def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE
 
 @contextlib.contextmanager
 def impostor_server(
-    run_id: str, alias: str = "impostor", port: int = 12345, answer: bytes = GARBAGE_ANSWER
+    run_id: str, alias: str = "impostor", port: int = 12345, answer: bytes | None = GARBAGE_ANSWER
 ) -> Iterator[str]:
     """A server that speaks something else: on the cluster's network as ``alias``, it answers
-    every connection with ``answer`` and closes it. Yields its ``host:port`` once it listens;
-    removed on exit (it carries the run's label, so ``sweep`` removes it too)."""
+    every connection with ``answer`` (with ``ECHO``: what it read, as a line) and closes it. Yields
+    its ``host:port`` once it listens; removed on exit (it carries the run's label, so ``sweep``
+    removes it too)."""
     network, image = _network_and_image(run_id)
     client = docker_client()
     container = client.containers.run(
         image,
-        entrypoint=["python3", "-c", _IMPOSTOR_SCRIPT, str(port), answer.hex()],
+        entrypoint=["python3", "-c", _IMPOSTOR_SCRIPT, str(port), "echo" if answer is None else answer.hex()],
         network=network.name,
         networking_config={network.name: client.api.create_endpoint_config(aliases=[alias])},
         labels=_labels(run_id, "impostor"),

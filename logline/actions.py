@@ -27,6 +27,7 @@ ACCEPT_CONNECTIONS = "accept_connections"
 APUESTA_ALMACENADA = "apuesta_almacenada"
 APUESTA_RECIBIDA = "apuesta_recibida"
 LOTE_DUPLICADO = "lote_duplicado"
+VERIFICAR_LOTE = "verificar_lote"
 AGENCIA_FINALIZADA = "agencia_finalizada"
 SORTEO = "sorteo"
 CONNECTION = "connection"
@@ -61,6 +62,7 @@ SERVER_ACTIONS = frozenset(
         APUESTA_ALMACENADA,
         APUESTA_RECIBIDA,
         LOTE_DUPLICADO,
+        VERIFICAR_LOTE,
         AGENCIA_FINALIZADA,
         SORTEO,
         CONSULTA_GANADORES,
@@ -91,6 +93,7 @@ SERVER_MAY_FAIL = frozenset(
         STARTUP,  # the server cannot start (bad settings, port taken, unreadable store)
         ACCEPT_CONNECTIONS,  # accept() itself failed
         APUESTA_RECIBIDA,  # a batch refused
+        VERIFICAR_LOTE,  # a batch differs from the stored one of the same seq: the store is an earlier run's
         CONNECTION,  # a bad frame, a stall, EOF mid-frame, a reset
         WORKER_EXIT,  # a worker died (it is replaced)
         WORKER_STOP,  # a worker did not stop in time at shutdown (killed)

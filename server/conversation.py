@@ -8,10 +8,9 @@ the ERROR and closes the connection.
 from __future__ import annotations
 
 import logging
-import struct
 from dataclasses import dataclass, field
 
-from logline import IN_PROGRESS, SUCCESS
+from logline import FAIL, IN_PROGRESS, SUCCESS
 from logline.actions import (
     AGENCIA_FINALIZADA,
     APUESTA_ALMACENADA,
@@ -19,6 +18,7 @@ from logline.actions import (
     CONSULTA_GANADORES,
     LOTE_DUPLICADO,
     SORTEO,
+    VERIFICAR_LOTE,
 )
 from protocol import (
     Ack,
@@ -41,11 +41,11 @@ from protocol import (
     decode,
     split_winners,
 )
+from protocol.messages import BATCH_PREFIX  # to log the declared count of a rejected batch
 from server.logs import log_event, logger
 from server.state import Lottery, StoreStatus
 from server.storage import NO_SEQ, StorageError
 
-_BATCH_PREFIX = struct.Struct("!IH")  # seq, count: to log the declared count of a rejected batch
 _MAGIC_AND_VERSION = build_frame(MessageType.PING, 0, b"")[:3]
 _BETS_ANNOUNCED_BY_TYPE: dict[int, int] = {MessageType.BET: 1, MessageType.BATCH: 0}  # 0: count unknown
 
@@ -96,7 +96,7 @@ class Conversation:
             return Reply([Pong(message.agency, message.data)])
         self._check_agency(message)
         if isinstance(message, SingleBet):
-            return self._store(message.agency, NO_SEQ, (message.bet,))
+            return self._store(message.agency, NO_SEQ, (message.bet,), message.key)
         if isinstance(message, Batch):
             return self._store(message.agency, message.seq, message.bets)
         if isinstance(message, Finished):
@@ -116,7 +116,7 @@ class Conversation:
                 _bet_count(message),
             )
 
-    def _store(self, agency: int, seq: int, bets: tuple[BetData, ...]) -> Reply:
+    def _store(self, agency: int, seq: int, bets: tuple[BetData, ...], key: int = 0) -> Reply:
         def reject(code: ErrorCode, reason: str) -> Rejection:
             return Rejection(code, reason, agency, len(bets))
 
@@ -127,13 +127,17 @@ class Conversation:
         if self.finished_here:
             raise reject(ErrorCode.UNEXPECTED_MESSAGE, "bets after FINISHED on this connection")
         try:
-            status = self.lottery.store_batch(agency, seq, bets)
+            status = self.lottery.store_batch(agency, seq, bets, key)
         except StorageError as exc:
             raise reject(ErrorCode.STORAGE, str(exc)) from None
         if status is StoreStatus.AGENCY_FINISHED:
             raise reject(ErrorCode.UNEXPECTED_MESSAGE, f"agency {agency} already finished: no new bets")
         if status is StoreStatus.DRAW_DONE:
             raise reject(ErrorCode.UNEXPECTED_MESSAGE, "the draw is done: no new bets")
+        if status is StoreStatus.CONFLICT:
+            reason = stale_store_reason(agency, seq)
+            log_event(VERIFICAR_LOTE, FAIL, logging.ERROR, agencia=agency, lote=seq, error=reason)
+            raise reject(ErrorCode.CONFLICT, reason)
         if status is StoreStatus.DUPLICATE:
             log_event(LOTE_DUPLICADO, SUCCESS, agencia=agency, lote=seq)
             return Reply([Ack(agency, AckStatus.DUPLICATE, len(bets))])
@@ -196,11 +200,18 @@ class Conversation:
         return [Winners(agency, WinnersStatus.NOT_READY)]
 
 
+def stale_store_reason(agency: int, seq: int) -> str:
+    return (
+        f"batch {seq} of agency {agency} differs from the stored one: the store holds an earlier run; "
+        "start with an empty STORAGE_PATH"
+    )
+
+
 def _declared_bets(header: Header, payload: bytes) -> int | None:
     if header.type is MessageType.BET:
         return 1
     if header.type is MessageType.BATCH:
-        return _BATCH_PREFIX.unpack_from(payload)[1] if len(payload) >= _BATCH_PREFIX.size else 0
+        return BATCH_PREFIX.unpack_from(payload)[1] if len(payload) >= BATCH_PREFIX.size else 0
     return None
 
 
