@@ -3,7 +3,8 @@ server container's own log, makes the cluster's block fail, naming the line."""
 
 import pytest
 
-from harness.cluster import SESSION_LABEL, Cluster
+from harness.cluster import Cluster
+from harness.labels import SESSION_LABEL
 from harness.logs import LogContractError, where
 from harness.plugin import SESSION_ID
 
