@@ -35,7 +35,7 @@ from harness.engine import docker_client
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
 from harness.images import REPO_ROOT, ImageSet
 from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, LABEL, RUN_LABEL
-from harness.logs import Event, EventLog, agency_from_service, assert_log_contract
+from harness.logs import Event, EventLog, agency_from_service, assert_log_contract, domain_state
 from harness.logstream import ContainerLogReader, EventPredicate, LogHub
 
 COMPOSE_TIMEOUT = 180
@@ -303,7 +303,8 @@ class Cluster:
             state = container.attrs.get("State", {})
             states.append(f"{service}={state.get('Status')}(exit {state.get('ExitCode')})")
         tail = "\n".join(self.hub.tail(5))
-        return f"{what}\ncontainers: {', '.join(states)}\nlast log lines:\n{tail}"
+        lottery = domain_state(self.events())
+        return f"{what}\nlottery: {lottery}\ncontainers: {', '.join(states)}\nlast log lines:\n{tail}"
 
     # -- exits -------------------------------------------------------------------------
 
