@@ -35,10 +35,12 @@ SLOW_AGENCY = {"CLI_BATCH_MAXAMOUNT": "5", "CLI_READ_TIMEOUT": "1", "CLI_BACKOFF
 
 
 def test_pause_then_a_wrong_expectation(cluster, agency_data):
-    # 1,000 batches of 5: agency 2 is still sending when the pause (its 3rd ack, then the engine) lands.
-    data = agency_data(agencies=2, bets={1: 10, 2: 5000}, winners={1: 1, 2: 1})
-    with cluster(clients=2, data=data, client_env=SLOW_AGENCY) as c:
+    # Agency 2 starts once the cluster is up (a slow `up` would let it finish first) and sends 6,000
+    # batches of 5 (~2 s): it is still sending when the pause (its 3rd ack, then the engine) lands.
+    data = agency_data(agencies=2, bets={1: 10, 2: 30000}, winners={1: 1, 2: 1})
+    with cluster(clients=2, data=data, per_client_env={2: SLOW_AGENCY}, deferred=["client2"]) as c:
         mark = c.mark()
+        c.start("client2")
         with c.inject(Pause("server"), after=where("lote_confirmado", "success", service="client2", lote=3)):
             c.wait_for(where("connect", "fail", service="client2"), timeout=20, since=mark)
         c.wait_exit_all_clients(timeout=90)

@@ -43,3 +43,13 @@ def test_the_report_draws_every_lane_the_fault_and_the_failure_without_errors(tm
     assert 'id="report-errors" hidden=""' in drawn
     shot = screenshot(page, REPO_ROOT / "build" / "report-synthetic.png")
     assert shot.stat().st_size > 10_000
+
+
+def test_a_view_can_be_linked(tmp_path: Path) -> None:
+    hub, exits = faulty_run()
+    page = write_report(tmp_path / "report.html", hub, title="linked view", outcome="passed", exits=exits)
+    seen = visit(page, fragment="t=1.5,4.5")
+    assert seen.console == []
+    assert 'data-selfcheck="ok"' in seen.dom
+    shown = re.search(r'<span id="range">([^<]*)</span>', seen.dom)
+    assert shown is not None and shown.group(1) == "1.50\u20134.50 s of 7.30 s"  # the whole run starts at 0.2 s

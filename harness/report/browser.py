@@ -82,22 +82,28 @@ def console_messages(stderr: str) -> list[str]:
     return found
 
 
-def visit(page: Path, timeout: float = 60, window: tuple[int, int] = (1400, 1000)) -> PageVisit:
-    """Load ``page`` from disk, run its scripts, return the resulting DOM and the console's messages."""
-    url = Path(page).resolve().as_uri()
+def _url(page: Path, fragment: str) -> str:
+    return Path(page).resolve().as_uri() + (f"#{fragment}" if fragment else "")
+
+
+def visit(page: Path, timeout: float = 60, window: tuple[int, int] = (1400, 1000), fragment: str = "") -> PageVisit:
+    """Load ``page`` from disk (``#fragment`` if given), run its scripts, return the resulting DOM
+    and the console's messages."""
+    url = _url(page, fragment)
     stdout, stderr, seconds = _run(
         [f"--window-size={window[0]},{window[1]}", "--virtual-time-budget=5000", "--dump-dom", url], timeout
     )
     return PageVisit(stdout, console_messages(stderr), seconds)
 
 
-def screenshot(page: Path, target: Path, window: tuple[int, int] = (1400, 1000), timeout: float = 60) -> Path:
-    """A PNG of ``page`` as a window of ``window`` pixels shows it."""
+def screenshot(
+    page: Path, target: Path, window: tuple[int, int] = (1400, 1000), timeout: float = 60, fragment: str = ""
+) -> Path:
+    """A PNG of ``page`` as a window of ``window`` pixels shows it (at ``#fragment`` if given)."""
     target = Path(target).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
-    url = Path(page).resolve().as_uri()
-    _run([f"--window-size={window[0]},{window[1]}", f"--screenshot={target}", url], timeout)
+    _run([f"--window-size={window[0]},{window[1]}", f"--screenshot={target}", _url(page, fragment)], timeout)
     if not target.exists():
         raise BrowserError(f"Chromium wrote no screenshot at {target}")
     return target
