@@ -57,9 +57,11 @@ def test_two_agencies_that_pass(cluster, agency_data):
 
 def _remove_clusters_under(folder: Path) -> None:
     """Whatever the inner session left (it was killed, say), found by its compose folder."""
-    for container in docker_client().containers.list(all=True, filters={"label": LABEL}):
-        if container.labels.get("com.docker.compose.project.working_dir", "").startswith(str(folder)):
-            stop_run(container.labels[RUN_LABEL], grace=1)
+    # Summaries only: inspecting each container races with other sessions removing theirs.
+    for summary in docker_client().api.containers(all=True, filters={"label": LABEL}):
+        labels = summary.get("Labels") or {}
+        if labels.get("com.docker.compose.project.working_dir", "").startswith(str(folder)) and RUN_LABEL in labels:
+            stop_run(labels[RUN_LABEL], grace=1)
 
 
 def test_a_failed_scenario_gets_a_report_a_person_can_read(tmp_path: Path, harness_images, pytestconfig) -> None:
