@@ -50,17 +50,22 @@ NASTY_VALUES = [
 ]
 
 
-def docker_compose_available() -> bool:
+@pytest.fixture(scope="module")
+def docker_compose() -> None:
+    """Skip the test, saying why, unless ``docker compose version`` works here (asked once per module,
+    only when a test needs it: collecting the tests runs nothing)."""
     if shutil.which("docker") is None:
-        return False
+        pytest.skip("docker compose unavailable: no `docker` command on PATH")
     try:
         result = subprocess.run(["docker", "compose", "version"], check=False, capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"docker compose unavailable: `docker compose version` failed: {exc}")
+    if result.returncode != 0:
+        detail = result.stderr.decode(errors="replace").strip() or f"exit {result.returncode}"
+        pytest.skip(f"docker compose unavailable: `docker compose version` says: {detail}")
 
 
-needs_docker_compose = pytest.mark.skipif(not docker_compose_available(), reason="docker compose unavailable")
+needs_docker_compose = pytest.mark.usefixtures("docker_compose")
 
 
 def harness_spec(tmp_path: Path, clients: int = 3, **overrides: Any) -> ComposeSpec:
