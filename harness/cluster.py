@@ -1,7 +1,11 @@
 """A running cluster: the server and N agencies, driven through compose and the docker SDK.
 
-``DockerCompose`` (testcontainers) brings the stack up and down; everything that
-needs a grace period, a signal or a live log goes through the docker SDK.
+``DockerCompose`` (testcontainers) brings the stack up; everything that needs a grace
+period, a signal or a live log goes through the docker SDK (``harness.engine``), and so does
+``down()``: each container stopped within its grace and removed, then whatever the project and
+the run labelled (compose's own ``down`` is a fraction as fast). Over 400 lines because
+``Cluster`` is the one scenario-facing API of a run (up and down, services, signals, network
+faults, waits, logs, results); the engine operations it uses live in ``harness.engine``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""harness.compose and generar-compose.sh: rendering, escaping, refusals (no containers)."""
+"""harness.compose and generar-compose.sh: rendering, escaping, refusals (no containers).
+
+Just over 400 lines: the hostile values and the spec builders are shared by the rendering, the
+escaping and the docker-compose round-trip tests.
+"""
 
 from __future__ import annotations
 
