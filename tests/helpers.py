@@ -50,6 +50,7 @@ from protocol import (
     recv_message,
     send_message,
 )
+from server.model import Bet
 
 __all__ = ["REPO_ROOT", "wait_until"]  # re-exported for the tests
 
@@ -92,6 +93,23 @@ def lottery_bets(agency: int, count: int, seed: int = 0, winner_ratio: float = 0
             )
         )
     return GeneratedBets(bets)
+
+
+TRICKY_NAMES = [
+    ("Ana, María", 'Pérez "la rubia"'),
+    ("Zoë | Ñandú", "O'Brien"),
+    ("Línea\nnueva", "Retorno\rsolo"),
+    ("  espacios  ", "fin\r\n"),
+    ("ünïcödé 日本", "emoji 🎲"),
+]
+
+
+def tricky_bets(agency: int = 1) -> list[Bet]:
+    """The server's own bets (``server.model.Bet``) with every character a CSV store must keep."""
+    return [
+        Bet(agency, first, last, str(30_000_000 + index), date(1990, 1, 1 + index), 7574 if index % 2 else 12)
+        for index, (first, last) in enumerate(TRICKY_NAMES)
+    ]
 
 
 def agency_file_bets(count: int, *, long_every: int = 0, long_name_chars: int = 1200) -> list[BetData]:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import pytest
+from helpers import tricky_bets
 
 from harness.store import StoredBet, StoreError, read_rows, read_store
 from server.model import Bet, bets_to_csv
 
-TRICKY = [
-    Bet(1, "Ana", "Pérez", "1", date(1990, 1, 2), 7574),
-    Bet(1, 'Juan "el", raro', "Lü\nna", "2", date(1980, 12, 31), 0),
-    Bet(2, "Ca\rrlos", "Ñandú | x", "3", date(2000, 2, 29), 9999),
-]
+TRICKY = tricky_bets(1) + tricky_bets(2)
 
 
 def as_stored(bet: Bet) -> StoredBet:
@@ -25,7 +21,7 @@ def test_every_row_the_server_writes_reads_back(tmp_path: Path) -> None:
     path = tmp_path / "bets.csv"
     path.write_bytes(bets_to_csv(TRICKY))
     assert read_store(path) == [as_stored(bet) for bet in TRICKY]
-    assert read_store(path)[0] == (1, "Ana", "Pérez", "1", "1990-01-02", 7574)  # a row is a tuple
+    assert read_store(path)[0] == (1, "Ana, María", 'Pérez "la rubia"', "30000000", "1990-01-01", 12)  # a tuple
 
 
 def test_a_missing_store_holds_no_rows(tmp_path: Path) -> None:
