@@ -139,15 +139,18 @@ def sigterm_trial(cluster: Cluster, dataset: Dataset, trial: int, seed: int, gra
         except FaultError:
             if cluster.status(result.target) == "running":
                 raise
+        # wait_exit first: it also reads the service's log to its end, so the window holds its last line
+        cluster.wait_exit(result.target, grace)
         verdicts = [check_graceful_exit(cluster, result.target, grace, events=window())]
         rest = [s for s in services if s != result.target and cluster.status(s) == "running"]
         for service in rest:
             _first_line(cluster, service, mark)
             _sigterm_unless_ended(cluster, service)
-        for service in rest:
+        others = [s for s in services if s != result.target]
+        for service in others:  # those that ended by themselves too
             cluster.wait_exit(service, grace)
-        # every other service, also those that ended by themselves, ended well
-        verdicts += [check_graceful_exit(cluster, s, grace, events=window()) for s in services if s != result.target]
+        ended = window()
+        verdicts += [check_graceful_exit(cluster, service, grace, events=ended) for service in others]
         verdicts.append(check_acknowledged_bets_stored(cluster, dataset, events=window()))
         result.acknowledged = window().acknowledged_by_agency()
         verdict = result.verdict = merge(verdicts, "trial", f"trial {trial}", "every check of the trial passes")
