@@ -44,6 +44,7 @@ scenarios: images
 
 test: lint images
 	@mkdir -p build
+	@bash scripts/provision-chromium.sh
 	@$(BIN)/pytest -q --junitxml=build/junit.xml
 	@$(MAKE) --no-print-directory swarm-scenarios
 

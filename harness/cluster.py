@@ -1,13 +1,15 @@
 """A running cluster: the server and N agencies, driven through compose and the docker SDK.
 
-``DockerCompose`` (testcontainers) brings the stack up and down; everything that
-needs a grace period, a signal or a live log goes through the docker SDK.
+``DockerCompose`` (testcontainers) brings the stack up; teardown (stop with a grace period, then
+remove everything labelled) and everything that needs a signal or a live log go through the
+docker SDK, which is several times faster than compose for a hundred containers. Over 400 lines
+because ``Cluster`` is the one scenario-facing API of a run (up and down, services, signals,
+network faults, waits, logs, results); the engine operations it uses live in ``harness.engine``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import queue
 import secrets
@@ -19,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,13 +33,18 @@ from testcontainers.compose import DockerCompose
 
 from harness import compose
 from harness.backends import COMPOSE, SWARM, check_backend
+from harness.compose_command import ComposeCommandError, run_compose
 from harness.data import Dataset
 from harness.engine import docker_client
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
 from harness.images import REPO_ROOT, ImageSet
 from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, LABEL, RUN_LABEL
-from harness.logs import Event, EventLog, agency_from_service, assert_log_contract
+from harness.lifecycle import ExitRecord, Lifecycle
+from harness.logs import Event, EventLog, agency_from_service, assert_log_contract, domain_state
 from harness.logstream import ContainerLogReader, EventPredicate, LogHub
+from harness.store import STORE_FILE, StoredBet, read_store
+from logline import SUCCESS
+from logline.actions import SIGNAL
 
 COMPOSE_TIMEOUT = 180
 SERVER = "server"
@@ -55,32 +62,15 @@ class WaitTimeout(ClusterError, TimeoutError):
 
 
 class _Compose(DockerCompose):
-    """testcontainers' DockerCompose, with a timeout on every compose command."""
+    """testcontainers' DockerCompose, each of its commands run with a timeout (``run_compose``)."""
 
     def _run_command(self, cmd: str | list[str], context: str | None = None) -> subprocess.CompletedProcess[bytes]:
+        # The hook through which DockerCompose runs every command: it has no timeout of its own.
+        command = cmd.split() if isinstance(cmd, str) else cmd
         try:
-            return subprocess.run(
-                cmd,
-                capture_output=True,
-                check=True,
-                cwd=context or str(self.context),
-                timeout=COMPOSE_TIMEOUT,
-            )
-        except subprocess.CalledProcessError as exc:
-            detail = exc.stderr.decode(errors="replace").strip()
-            raise ClusterError(f"`{' '.join(exc.cmd)}` failed (exit {exc.returncode}): {detail}") from None
-        except subprocess.TimeoutExpired:
-            raise ClusterError(f"`{' '.join(cmd)}` did not finish within {COMPOSE_TIMEOUT}s") from None
-
-
-@dataclass(frozen=True)
-class StoredBet:
-    agency: int
-    first_name: str
-    last_name: str
-    document: str
-    birthdate: str
-    number: int
+            return run_compose(command, context or str(self.context), COMPOSE_TIMEOUT)
+        except ComposeCommandError as exc:
+            raise ClusterError(str(exc)) from None
 
 
 def new_run_id() -> str:
@@ -159,6 +149,8 @@ class Cluster:
         self.deferred = tuple(deferred)  # created by up() but left stopped: start() them later
         self.hub = LogHub()
         self.faults = Faults()  # every fault injected; the active ones are healed by down()
+        self.lifecycle = Lifecycle()  # exit records and up/down times, for the timeline report
+        self.failure: tuple[float, BaseException] | None = None  # when and what left the ``with`` block
         self._readers: dict[str, ContainerLogReader] = {}
         self._compose: _Compose | None = None
         self._started = False
@@ -172,6 +164,7 @@ class Cluster:
 
     def up(self) -> Cluster:
         """Start the stack; ``deferred`` services are only created (``start()`` runs them later)."""
+        self.lifecycle.begin("up")
         self.render()
         self._compose = _Compose(context=str(self.workdir), compose_file_name="compose.yaml", wait=False)
         self._started = True
@@ -179,13 +172,18 @@ class Cluster:
             self._compose.start()
             for service, container in self.containers().items():
                 self._attach(service, container)
+            self.lifecycle.end("up")
             return self
-        self._compose._run_command([*self._compose.compose_command_property, "up", "--no-start"])
+        try:  # created, not started: DockerCompose has no method for that
+            run_compose([*self._compose.docker_compose_command(), "up", "--no-start"], self.workdir, COMPOSE_TIMEOUT)
+        except ComposeCommandError as exc:
+            raise ClusterError(str(exc)) from None
         containers = self.containers()
         for service in compose.services(self.spec):  # the server first, as compose would
             if service not in self.deferred:
                 containers[service].start()
                 self._attach(service, containers[service])
+        self.lifecycle.end("up")
         return self
 
     def down(self, grace: float = 10) -> None:
@@ -193,12 +191,14 @@ class Cluster:
         if not self._started:
             return
         self._started = False
+        self.lifecycle.begin("down")
         for error in self.faults.teardown():
             self.note(FAULT_ACTION, "fail", phase="teardown", error=error)
         containers = self.containers()
 
         def stop_and_remove(service: str) -> None:
             _stop_quietly(containers[service], grace)
+            self._record_exit(service, containers[service])
             reader = self._readers.get(service)
             if reader is not None:
                 reader.join(timeout=5)  # its log is read to the end before it goes
@@ -216,6 +216,7 @@ class Cluster:
             sweep({COMPOSE_PROJECT_LABEL: self.project})
         finally:
             sweep({RUN_LABEL: self.run_id})
+            self.lifecycle.end("down")
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -230,6 +231,8 @@ class Cluster:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if exc is not None:
+            self.failure = (time.time(), exc)
         if exc_type is not None and self.keep_on_failure and not issubclass(exc_type, KeyboardInterrupt):
             self.kept = True
             return
@@ -259,6 +262,19 @@ class Cluster:
         reader = ContainerLogReader(self.hub, service, container, since=since)
         self._readers[service] = reader
         reader.start()
+
+    def _record_exit(self, service: str, container: Container) -> None:
+        with contextlib.suppress(NotFound, APIError, requests.exceptions.RequestException):
+            container.reload()
+            self.lifecycle.record(service, container.attrs.get("State"))
+
+    def exit_records(self) -> list[ExitRecord]:
+        """Each container run so far: start, end and exit code (the running ones inspected now)."""
+        if self._started:
+            with contextlib.suppress(APIError, requests.exceptions.RequestException):
+                for service, container in self.containers().items():
+                    self.lifecycle.record(service, container.attrs.get("State"))
+        return self.lifecycle.exits()
 
     def status(self, service: str) -> str:
         container = self.container(service)
@@ -300,9 +316,10 @@ class Cluster:
         """The index of the next event: ``wait_for(..., since=mark)`` sees only events after now."""
         return len(self.hub)
 
-    def note(self, action: str, result: str, **fields: object) -> None:
-        """A line of the ``harness`` pseudo-service on the cluster's timeline (faults, trials...)."""
-        self.hub.add_line(HARNESS_SERVICE, harness_line(action, result, **fields))
+    def note(self, action: str, result: str, *, at: datetime | None = None, **fields: object) -> None:
+        """A line of the ``harness`` pseudo-service on the cluster's timeline (faults, trials...),
+        stamped now or ``at``."""
+        self.hub.add_line(HARNESS_SERVICE, harness_line(action, result, at=at, **fields))
 
     def inject(
         self, fault: Fault, *, after: EventPredicate | None = None, timeout: float = 60, since: int = 0
@@ -317,7 +334,8 @@ class Cluster:
             state = container.attrs.get("State", {})
             states.append(f"{service}={state.get('Status')}(exit {state.get('ExitCode')})")
         tail = "\n".join(self.hub.tail(5))
-        return f"{what}\ncontainers: {', '.join(states)}\nlast log lines:\n{tail}"
+        lottery = domain_state(self.events())
+        return f"{what}\nlottery: {lottery}\ncontainers: {', '.join(states)}\nlast log lines:\n{tail}"
 
     # -- exits -------------------------------------------------------------------------
 
@@ -330,6 +348,7 @@ class Cluster:
             result = container.wait(timeout=max(timeout, 0.01))
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             raise WaitTimeout(self._explain(f"{service} did not exit within {timeout}s")) from None
+        self._record_exit(service, container)
         reader = self._readers.get(service)
         if reader is not None:
             reader.join(timeout=5)
@@ -374,13 +393,16 @@ class Cluster:
     # -- signals and faults ------------------------------------------------------------
 
     def signal(self, service: str, signal: str = "SIGTERM") -> None:
-        self.container(service).kill(signal=signal)
+        container = self.container(service)
+        sent = datetime.now(UTC)
+        container.kill(signal=signal)
+        self.note(SIGNAL, SUCCESS, at=sent, service=service, signal=signal)
 
     def stop(self, service: str, grace: float = 10) -> None:
         self.container(service).stop(timeout=grace)
 
     def kill(self, service: str) -> None:
-        self.container(service).kill(signal="SIGKILL")
+        self.signal(service, "SIGKILL")
 
     def start(self, *services: str) -> None:
         """Start stopped (or ``deferred``) services, several at once; each log is followed on
@@ -394,6 +416,7 @@ class Cluster:
             previous = self._readers.get(service)
             if previous is not None:
                 previous.join(timeout=5)
+            self.lifecycle.record(service, containers[service].attrs.get("State"))  # its previous run
             containers[service].start()
             self._attach(service, containers[service])
 
@@ -435,17 +458,11 @@ class Cluster:
 
     @property
     def store_path(self) -> Path:
-        return self.storage_dir / "bets.csv"
+        return self.storage_dir / STORE_FILE
 
     def read_store(self) -> list[StoredBet]:
         """Every row of the server's bets.csv, in order."""
-        if not self.store_path.exists():
-            return []
-        with self.store_path.open(newline="", encoding="utf-8") as file:
-            return [
-                StoredBet(int(agency), first, last, document, birthdate, int(number))
-                for agency, first, last, document, birthdate, number in csv.reader(file)
-            ]
+        return read_store(self.store_path)
 
     def save_artifacts(self, directory: Path) -> Path:
         """Each service's log, the compose file and the stored bets, under ``directory/project``."""

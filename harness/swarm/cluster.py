@@ -186,19 +186,14 @@ class SwarmCluster(Cluster):
         """Where the tasks run, on the cluster's timeline: ``placement | success | server: node1 | ...``
         (for the replicated shape, the number of agencies per node)."""
         placement = self.placement()
+        fields: dict[str, Any] = dict(placement)  # Any: a field named like note()'s `at` cannot occur
         if self.shape == stack.REPLICATED:
             counts: dict[str, int] = {}
             for service, node in placement.items():
                 if service != "server":
                     counts[node] = counts.get(node, 0) + 1
-            self.note(
-                "placement",
-                "success",
-                server=placement.get("server", "-"),
-                **{f"agencies_{n}": c for n, c in sorted(counts.items())},
-            )
-        else:
-            self.note("placement", "success", **placement)
+            fields = {"server": placement.get("server", "-")} | {f"agencies_{n}": c for n, c in sorted(counts.items())}
+        self.note("placement", "success", **fields)
 
     def _wait_listening(self, timeout: float) -> None:
         """Until the server logs ``listen | success``, or its task ends (the agencies then meet
