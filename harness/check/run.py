@@ -1,0 +1,149 @@
+"""One run of a system under test: their compose file made safe, up in a ``Cluster``, logs, down."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from harness.check.build import SutImages
+from harness.check.lines import RunLog
+from harness.check.safecompose import Generated, SafeCompose, generate, make_safe, release_subnets
+from harness.cluster import LABEL, RUN_LABEL, Cluster, new_run_id, project_name
+from harness.images import ImageSet
+
+CHECK_LABEL = "lottery-harness.check"
+DOWN_GRACE = 5.0
+
+
+class GeneratorFailed(RuntimeError):
+    """Their ``generar-compose.sh`` failed or wrote an unusable file (an ej1 failure)."""
+
+    def __init__(self, generated: Generated) -> None:
+        super().__init__(generated.error)
+        self.generated = generated
+
+
+def set_environment(service: dict[str, Any], values: Mapping[str, str]) -> None:
+    """Add ``values`` to a compose service's environment (mapping or ``KEY=value`` list form)."""
+    environment = service.get("environment")
+    if isinstance(environment, list):
+        kept = [item for item in environment if str(item).partition("=")[0] not in values]
+        service["environment"] = kept + [f"{key}={value}" for key, value in values.items()]
+    else:
+        service["environment"] = {**(environment or {}), **values}
+
+
+class SutRun:
+    """``with SutRun(tree, images, clients=3, workdir=...) as run:`` -> the cluster is up.
+
+    ``environment``: extra variables per service (``{"client1": {"NOMBRE": ...}}``);
+    ``deferred``: services created but not started (``run.cluster.start(...)`` later).
+    Leaving the block saves the logs (``artifacts``), takes everything down, frees the subnets.
+    """
+
+    def __init__(
+        self,
+        tree: Path,
+        images: SutImages,
+        *,
+        clients: int,
+        workdir: Path,
+        labels: Mapping[str, str] | None = None,
+        environment: Mapping[str, Mapping[str, str]] | None = None,
+        deferred: Sequence[str] = (),
+        artifacts: Path | None = None,
+    ) -> None:
+        self.tree = tree
+        self.images = images
+        self.clients = clients
+        self.workdir = workdir
+        self.labels = dict(labels or {})
+        self.environment = {service: dict(values) for service, values in (environment or {}).items()}
+        self.deferred = tuple(deferred)
+        self.artifacts = artifacts
+        self.run_id = new_run_id()
+        self.safe: SafeCompose | None = None
+        self._cluster: Cluster | None = None
+        self._log: RunLog | None = None
+
+    @property
+    def cluster(self) -> Cluster:
+        if self._cluster is None:
+            raise RuntimeError("the run is not up")
+        return self._cluster
+
+    def __enter__(self) -> SutRun:
+        generated = generate(self.tree, self.clients)
+        if not generated.ok or generated.document is None:
+            raise GeneratorFailed(generated)
+        document = generated.document
+        for service, values in self.environment.items():
+            if service in document["services"]:
+                set_environment(document["services"][service], values)
+        labels = {LABEL: "1", RUN_LABEL: self.run_id, CHECK_LABEL: "1", **self.labels}
+        self.safe = make_safe(
+            document,
+            project=project_name(self.run_id),
+            labels=labels,
+            tree=self.tree,
+            images=self.images.as_mapping(),
+        )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        path = self.safe.write(self.workdir / "safe-compose.yaml")
+        self._cluster = Cluster(
+            clients=self.clients,
+            data=self.tree / ".data",
+            images=ImageSet(server=self.images.server, client=self.images.client, base=""),
+            workdir=self.workdir / "cluster",
+            labels=labels,
+            run_id=self.run_id,
+            compose_file=path,
+            deferred=self.deferred,
+        )
+        try:
+            self._cluster.up()
+        except BaseException:
+            self._finish()
+            raise
+        return self
+
+    def log(self, refresh: bool = True) -> RunLog:
+        """Every container's whole log, read again through the docker SDK (``refresh=False``:
+        the last reading)."""
+        if self._log is None or refresh:
+            self._log = RunLog.from_containers(self.cluster.containers())
+        return self._log
+
+    def exit_code(self, service: str) -> int | None:
+        """The engine's exit code of ``service``; None while it runs (or was never started)."""
+        container = self.cluster.container(service)
+        state = container.attrs.get("State", {})
+        return None if state.get("Status") in ("running", "paused", "restarting", "created") else state.get("ExitCode")
+
+    def image_ids(self) -> dict[str, str]:
+        return {service: str(container.attrs.get("Image")) for service, container in self.cluster.containers().items()}
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        try:
+            if self._cluster is not None and self.artifacts is not None:
+                try:
+                    self.log().save(self.artifacts)
+                finally:
+                    self.artifacts.mkdir(parents=True, exist_ok=True)
+                    if self.safe is not None:
+                        self.safe.write(self.artifacts / "compose.yaml")
+            if self._cluster is not None:
+                self._cluster.down(grace=DOWN_GRACE)
+        finally:
+            if self.safe is not None:
+                release_subnets(self.safe.subnets)
+            if self._cluster is not None:
+                shutil.rmtree(self._cluster.workdir, ignore_errors=True)
