@@ -1,7 +1,17 @@
-"""The in-network health probe (the course's exercise 3): PING the server, expect its PONG.
+"""The in-network health probe (the course's exercise 3): is the server there and answering sensibly?
 
-``python3 -m client.probe server:12345`` prints
-``action: test_echo_server | result: success`` (exit 0) or ``result: fail | error: ...`` (exit 1).
+``python3 -m client.probe server:12345`` prints ``action: test_echo_server | result: success``
+(exit 0) or ``action: test_echo_server | result: fail | error: ...`` (exit 1).
+
+Success is either of two answers, each tried on its own connection:
+
+1. this repository's server: a PING frame is answered by a PONG carrying the same payload;
+2. an echo: a text line sent comes back unchanged (the course's echo server of exercises 1-4).
+
+The PING goes first so that this repository's server never sees the text line (which it would
+log as a broken frame); the PING's payload is ASCII, so an echo server can read it as text.
+
+Anything else — no answer, a refused connection, other bytes — is a failure.
 """
 
 from __future__ import annotations
@@ -17,23 +27,58 @@ from protocol import PeerClosed, Ping, Pong, ProtocolError, recv_message, send_m
 DEFAULT_TIMEOUT = 3.0
 
 
-def probe(address: str, timeout: float = DEFAULT_TIMEOUT) -> str | None:
-    """None when the server echoed our PING, else what went wrong."""
+def _address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        return f"bad address {address!r}, expected host:port"
-    token = os.urandom(8)
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-            send_message(sock, Ping(0, token))
-            answer = recv_message(sock)
-    except (OSError, ProtocolError, PeerClosed) as exc:
-        return f"{type(exc).__name__}: {exc}"
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad address {address!r}, expected host:port")
+    return host.strip("[]"), int(port)
+
+
+def _echoes(address: tuple[str, int], timeout: float) -> str | None:
+    """None when a text line comes back unchanged, else what came back instead."""
+    line = f"test_echo_server {os.urandom(6).hex()}\n".encode()
+    received = b""
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(line)
+        while len(received) < len(line):
+            chunk = sock.recv(len(line) - len(received))
+            if not chunk:
+                break
+            received += chunk
+    if received == line:
+        return None
+    return f"echo test: sent {line!r}, got {received!r}"
+
+
+def _pongs(address: tuple[str, int], timeout: float) -> str | None:
+    """None when a PING is answered by a PONG with its payload, else what went wrong."""
+    token = os.urandom(8).hex().encode()
+    with socket.create_connection(address, timeout=timeout) as sock:
+        send_message(sock, Ping(0, token))
+        answer = recv_message(sock)
     if not isinstance(answer, Pong):
-        return f"expected PONG, got {type(answer).__name__}"
+        return f"PING test: expected PONG, got {type(answer).__name__}"
     if answer.data != token:
-        return "PONG did not echo the PING's payload"
+        return "PING test: the PONG did not carry the PING's payload"
     return None
+
+
+def probe(address: str, timeout: float = DEFAULT_TIMEOUT) -> str | None:
+    """None when the server echoed a line or PONGed a PING, else why neither happened."""
+    try:
+        target = _address(address)
+    except ValueError as exc:
+        return str(exc)
+    problems = []
+    for attempt in (_pongs, _echoes):
+        try:
+            problem = attempt(target, timeout)
+        except (OSError, ProtocolError, PeerClosed) as exc:
+            problem = f"{attempt.__name__.strip('_')}: {type(exc).__name__}: {exc}"
+        if problem is None:
+            return None
+        problems.append(problem)
+    return "; ".join(problems)
 
 
 def main(argv: list[str] | None = None) -> int:

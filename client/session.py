@@ -7,7 +7,9 @@ does that). Only the batch being sent is kept in memory, never the file.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 
@@ -29,6 +31,7 @@ from protocol import (
     WinnersQuery,
     WinnersStatus,
     encode,
+    encode_bet,
 )
 
 logger = logging.getLogger("client")
@@ -91,6 +94,7 @@ class Session:
         self._link = link
         self._poll_backoff = poll_backoff
         self._sleep = sleep
+        self._run_id = os.urandom(8)  # a BET's idempotency key is derived from it and the bet
         self.acknowledged = 0  # bets the server has confirmed: the first N of the agency
 
     # -- bets -----------------------------------------------------------------------------
@@ -133,8 +137,8 @@ class Session:
             )
 
     def send_single_bet(self, bet: BetData) -> None:
-        """One BET message. BET carries no seq: if its ACK is lost it is sent again (at least once)."""
-        reply = self._link.exchange(encode(SingleBet(self._agency, bet)), read_ack)
+        """One BET message, with a key the server recognises if it is resent after a lost ACK."""
+        reply = self._link.exchange(encode(SingleBet(self._agency, bet, self.bet_key(bet))), read_ack)
         if isinstance(reply, Error):
             logger.error(
                 event(
@@ -148,6 +152,11 @@ class Session:
             raise ClientFailure("bet refused")
         self.acknowledged += 1
         logger.info(event("apuesta_enviada", "success", dni=bet.document, numero=bet.number))
+
+    def bet_key(self, bet: BetData) -> int:
+        """The same for a resend in this run, different in another run; never 0 (``NO_BET_KEY``)."""
+        digest = hashlib.blake2b(self._run_id + encode_bet(bet), digest_size=8).digest()
+        return int.from_bytes(digest, "big") or 1
 
     # -- end of bets and winners ------------------------------------------------------------
 

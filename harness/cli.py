@@ -1,6 +1,6 @@
 """``harness``: ad-hoc clusters from the command line.
 
-harness base-image | images | render | up | logs | down | run | probe
+harness base-image | images | standins | render | up | logs | down | run | probe
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from harness.engine import EngineUnavailable, docker_client
 from harness.images import ImageError, ensure_base_image, ensure_images
 from harness.logstream import ContainerLogReader, LogHub
 from harness.probe import run_probe
+from harness.standins import DEFAULT_DOCKERFILES, StandInError, ensure_from_images
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -79,6 +80,24 @@ def cmd_base_image(args: argparse.Namespace) -> int:
 def cmd_images(args: argparse.Namespace) -> int:
     images = ensure_images(args.base_image, _report)
     console.print(f"server: {images.server}\nclient: {images.client}\nbase:   {images.base}")
+    return 0
+
+
+def cmd_standins(args: argparse.Namespace) -> int:
+    dockerfiles = [Path(path) for path in args.dockerfiles] or [
+        Path(path) for path in DEFAULT_DOCKERFILES if Path(path).is_file()
+    ]
+    if not dockerfiles:
+        raise UsageError(f"no Dockerfile given and none of {', '.join(DEFAULT_DOCKERFILES)} here")
+    build_args = {}
+    for pair in args.build_arg:
+        name, has_value, value = pair.partition("=")
+        if not has_value:
+            raise UsageError(f"--build-arg {pair}: expected NAME=VALUE")
+        build_args[name] = value
+    standins = ensure_from_images(dockerfiles, lambda message: console.print(message, markup=False), build_args)
+    if standins:
+        console.print(f"{len(standins)} offline stand-in(s): " + ", ".join(s.image for s in standins), markup=False)
     return 0
 
 
@@ -320,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     base_image_option(command("base-image", cmd_base_image, "make sure the base image is present"))
     base_image_option(command("images", cmd_images, "build the server and client images (cached by content)"))
+    p = command(
+        "standins", cmd_standins, "make every FROM image of the Dockerfiles available: present, pulled or stand-in"
+    )
+    p.add_argument("dockerfiles", nargs="*", metavar="DOCKERFILE", help="default: server/Dockerfile client/Dockerfile")
+    p.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE", help="as for docker build")
     p = command("render", cmd_render, "write the compose file for N clients")
     p.add_argument("--clients", type=int, required=True)
     p.add_argument("-o", "--output", required=True, help="file to write, or - for stdout")
@@ -362,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, FileNotFoundError) as exc:
         err.print(f"harness: error: {exc}", markup=False)
         return 2
-    except (EngineUnavailable, ImageError, ClusterError, SutError) as exc:
+    except (EngineUnavailable, ImageError, ClusterError, StandInError, SutError) as exc:
         err.print(f"harness: error: {exc}", markup=False)
         return 1
     except KeyboardInterrupt:

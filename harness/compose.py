@@ -8,8 +8,12 @@ Two layouts:
 * the course's drop-in (``course_layout=True``, what ``generar-compose.sh`` writes): container
   names ``server``, ``client1..N`` and network ``testing_net`` on ``172.25.125.0/24``. Its defaults
   are the course's: images ``server:latest`` / ``client:latest``, configs ``./server/config.ini``
-  and ``./client/config.yaml``, agency files in ``./.data`` (``/data`` in each client) and the
-  server's store in ``./.data/storage`` (``/storage``; clients also see it as ``/data/storage``).
+  and ``./client/config.yaml``, agency files in ``./.data`` (``/data`` in each client, created if
+  missing), and every client carries the course's example bet (``NOMBRE``..``NUMERO``), which it
+  sends when it has no agency file (exercise 5).
+
+The server's store lives in the container (and dies with it) unless ``storage_dir`` names a host
+folder to keep it in: the harness does, to read the stored bets and to restart a server on them.
 
 Relative host paths are resolved by compose against the compose file's directory. Every
 interpolated value is a YAML double-quoted scalar with ``$`` doubled, so no value can break the
@@ -42,6 +46,14 @@ CLIENT_CONFIG_TARGET = "/app/client/config.yaml"
 HARNESS_NETWORK = "lottery"
 COURSE_NETWORK = "testing_net"
 COURSE_SUBNET = "172.25.125.0/24"
+# The course's example bet: what each drop-in client sends when it has no agency file (exercise 5).
+COURSE_DEFAULT_BET = {
+    "NOMBRE": "Santiago Lionel",
+    "APELLIDO": "Lorca",
+    "DOCUMENTO": "30904465",
+    "NACIMIENTO": "1999-03-17",
+    "NUMERO": "7574",
+}
 
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -62,9 +74,9 @@ class ComposeSpec:
     server_image: str = "server:latest"
     client_image: str = "client:latest"
     data_dir: Path = Path(".data")
-    storage_dir: Path = Path(".data/storage")
-    server_config: Path | None = Path("server/config.ini")  # None: keep the image's own
-    client_config: Path | None = Path("client/config.yaml")  # None: keep the image's own
+    storage_dir: Path | None = None  # None: the store lives and dies with the server's container
+    server_config: Path | None = Path("server/config.ini")  # None: not mounted (the images carry none)
+    client_config: Path | None = Path("client/config.yaml")  # None: not mounted (settings from the env only)
     labels: dict[str, str] = field(default_factory=dict)
     server_env: dict[str, str] = field(default_factory=dict)
     client_env: dict[str, str] = field(default_factory=dict)
@@ -216,7 +228,9 @@ def host_path(path: Path | str) -> str:
 def _server(spec: ComposeSpec) -> _Service:
     environment = {"AGENCIES": str(spec.clients), "STORAGE_PATH": STORAGE_FILE}
     environment |= _environment_values(spec.server_env, "server_env")
-    mounts = [_Mount(host_path(spec.storage_dir), STORAGE_TARGET, read_only=False, create_host_path=True)]
+    mounts = []
+    if spec.storage_dir is not None:
+        mounts.append(_Mount(host_path(spec.storage_dir), STORAGE_TARGET, read_only=False, create_host_path=True))
     if spec.server_config is not None:
         mounts.append(_Mount(host_path(spec.server_config), SERVER_CONFIG_TARGET, read_only=True))
     container_name = "server" if spec.course_layout else None
@@ -226,9 +240,11 @@ def _server(spec: ComposeSpec) -> _Service:
 def _client(spec: ComposeSpec, number: int) -> _Service:
     name = f"client{number}"
     environment = {"CLI_ID": str(number), "CLI_DATA_PATH": f"{DATA_TARGET}/agency-{number}.csv"}
+    if spec.course_layout:
+        environment |= COURSE_DEFAULT_BET
     environment |= _environment_values(spec.client_env, "client_env")
     environment |= _environment_values(spec.per_client_env.get(number, {}), f"per_client_env[{number}]")
-    mounts = [_Mount(host_path(spec.data_dir), DATA_TARGET, read_only=True)]
+    mounts = [_Mount(host_path(spec.data_dir), DATA_TARGET, read_only=True, create_host_path=True)]
     if spec.client_config is not None:
         mounts.append(_Mount(host_path(spec.client_config), CLIENT_CONFIG_TARGET, read_only=True))
     container_name = name if spec.course_layout else None

@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,13 +78,15 @@ def _present(client: docker.DockerClient, tag: str) -> bool:
     return True
 
 
-def _pull(client: docker.DockerClient, tag: str) -> str | None:
+def _pull(client: docker.DockerClient, tag: str, timeout: int = PULL_TIMEOUT) -> str | None:
     """None on success, else the engine's reason."""
     try:
-        pulled = docker.from_env(timeout=PULL_TIMEOUT)
+        pulled = docker.from_env(timeout=timeout)
         pulled.images.pull(tag)
     except (APIError, docker.errors.DockerException) as exc:
         return str(getattr(exc, "explanation", None) or exc)
+    except OSError as exc:  # the client's own read timeout
+        return f"no answer within {timeout}s ({exc})"
     return None
 
 
@@ -111,16 +113,13 @@ def ensure_base_image(requested: str | None = None, report: Report = _quiet) -> 
     return BaseImage(OFFLINE_BASE_IMAGE, f"base image {OFFLINE_BASE_IMAGE}: built offline with mmdebstrap")
 
 
-def _ensure_mmdebstrap(report: Report) -> str:
+def _ensure_mmdebstrap(report: Report, needed_for: str) -> str:
     found = shutil.which("mmdebstrap")
     if found:
         return found
     if os.geteuid() != 0 or not Path("/etc/debian_version").exists():
-        raise ImageError(
-            "no base image could be found or pulled, and mmdebstrap is missing: install mmdebstrap "
-            "(Debian) or make python:3.11-slim available locally"
-        )
-    report("base image: installing mmdebstrap (apt-get)")
+        raise ImageError(f"{needed_for} needs an offline build, and mmdebstrap is missing: install mmdebstrap (Debian)")
+    report("offline build: installing mmdebstrap (apt-get)")
     for command in (
         ["apt-get", "update", "-qq"],
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "mmdebstrap"],
@@ -132,15 +131,26 @@ def _ensure_mmdebstrap(report: Report) -> str:
     return found
 
 
-def build_offline_base_image(tag: str, report: Report = _quiet) -> None:
-    """Debian bookworm minbase + python3 + python3-yaml, imported as ``tag``."""
-    mmdebstrap = _ensure_mmdebstrap(report)
+def import_debian_rootfs(
+    tag: str,
+    packages: Sequence[str],
+    report: Report = _quiet,
+    changes: Sequence[str] = (),
+    needed_for: str = "an image",
+) -> None:
+    """Debian bookworm minbase plus ``packages`` (mmdebstrap), imported as ``tag``.
+
+    ``changes`` are Dockerfile instructions (ENV, LABEL, WORKDIR, ...) applied by the import.
+    """
+    mmdebstrap = _ensure_mmdebstrap(report, needed_for)
     repository, _, version = tag.rpartition(":")
-    command = [mmdebstrap, "--variant=minbase", "--include=python3,python3-yaml", "bookworm", "-"]
+    command = [mmdebstrap, "--variant=minbase", f"--include={','.join(packages)}", "bookworm", "-"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as debootstrap:
         assert debootstrap.stdout is not None
         try:
-            docker_client().api.import_image_from_stream(debootstrap.stdout, repository=repository, tag=version)
+            docker_client().api.import_image_from_stream(
+                debootstrap.stdout, repository=repository, tag=version, changes=list(changes) or None
+            )
             _, stderr = debootstrap.communicate(timeout=OFFLINE_BUILD_TIMEOUT)
         except subprocess.TimeoutExpired:
             debootstrap.kill()
@@ -148,6 +158,13 @@ def build_offline_base_image(tag: str, report: Report = _quiet) -> None:
     if debootstrap.returncode != 0:
         tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
         raise ImageError(f"mmdebstrap failed (exit {debootstrap.returncode}): " + " / ".join(tail))
+
+
+def build_offline_base_image(tag: str, report: Report = _quiet) -> None:
+    """Debian bookworm minbase + python3 + python3-yaml, imported as ``tag``."""
+    import_debian_rootfs(
+        tag, ("python3", "python3-yaml"), report, needed_for=f"the base image (no {OFFICIAL_BASE_IMAGE} found)"
+    )
 
 
 # -- server and client images -----------------------------------------------------------

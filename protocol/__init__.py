@@ -18,6 +18,7 @@ from protocol.frame import (
     parse_header,
 )
 from protocol.messages import (
+    NO_BET_KEY,
     Ack,
     AckStatus,
     Batch,
@@ -44,6 +45,7 @@ __all__ = [
     "HEADER_SIZE",
     "MAX_FRAME_SIZE",
     "MAX_PAYLOAD_SIZE",
+    "NO_BET_KEY",
     "Ack",
     "AckStatus",
     "Batch",

@@ -28,6 +28,7 @@ from protocol.frame import HEADER_SIZE, MAX_PAYLOAD_SIZE, Header, MessageType, b
 _U8 = struct.Struct("!B")
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
+_U64 = struct.Struct("!Q")
 _BATCH_PREFIX = struct.Struct("!IH")  # seq, count
 _ACK = struct.Struct("!BI")  # status, count
 _WINNERS_PREFIX = struct.Struct("!BH")  # status, count
@@ -35,6 +36,8 @@ _ERROR_PREFIX = struct.Struct("!H")  # code
 
 MAX_U16 = 2**16 - 1
 MAX_U32 = 2**32 - 1
+MAX_U64 = 2**64 - 1
+NO_BET_KEY = 0  # a BET without an idempotency key: the server never deduplicates it
 MAX_NUMBER = MAX_U32
 DATE_LENGTH = 10  # "YYYY-MM-DD"
 _MAX_NUMBER_DIGITS = len(str(MAX_NUMBER))
@@ -60,6 +63,7 @@ class ErrorCode(IntEnum):
     STORAGE = 6
     SHUTTING_DOWN = 7
     INTERNAL = 8
+    CONFLICT = 9  # a resent BATCH seq whose content differs from the stored one: the store is an earlier run's
 
 
 class BetData(NamedTuple):
@@ -350,17 +354,23 @@ def _u32(value: int, field: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class SingleBet:
+    """One bet; ``key`` makes a resend recognisable (the client derives it from its run and the bet)."""
+
     TYPE: ClassVar[MessageType] = MessageType.BET
     agency: int
     bet: BetData
+    key: int = NO_BET_KEY
 
     def payload(self) -> bytes:
-        return encode_bet(self.bet)
+        if isinstance(self.key, bool) or not isinstance(self.key, int) or not 0 <= self.key <= MAX_U64:
+            raise ProtocolError(f"BET key must be an integer in 0..{MAX_U64}, got {self.key!r}")
+        return encode_bet(self.bet) + _U64.pack(self.key)
 
     @classmethod
     def parse(cls, agency: int, reader: _Reader) -> SingleBet:
         bets, reader._offset = _read_bets(reader._data, reader._offset, 1, None)
-        return cls(agency, bets[0])
+        (key,) = reader.unpack(_U64, "key")
+        return cls(agency, bets[0], key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,7 @@ class Conversation:
             return Reply([Pong(message.agency, message.data)])
         self._check_agency(message)
         if isinstance(message, SingleBet):
-            return self._store(message.agency, NO_SEQ, (message.bet,))
+            return self._store(message.agency, NO_SEQ, (message.bet,), message.key)
         if isinstance(message, Batch):
             return self._store(message.agency, message.seq, message.bets)
         if isinstance(message, Finished):
@@ -107,7 +107,7 @@ class Conversation:
                 _bet_count(message),
             )
 
-    def _store(self, agency: int, seq: int, bets: tuple[BetData, ...]) -> Reply:
+    def _store(self, agency: int, seq: int, bets: tuple[BetData, ...], key: int = 0) -> Reply:
         def reject(code: ErrorCode, reason: str) -> Rejection:
             return Rejection(code, reason, agency, len(bets))
 
@@ -118,13 +118,18 @@ class Conversation:
         if self.finished_here:
             raise reject(ErrorCode.UNEXPECTED_MESSAGE, "bets after FINISHED on this connection")
         try:
-            status = self.lottery.store_batch(agency, seq, bets)
+            status = self.lottery.store_batch(agency, seq, bets, key)
         except StorageError as exc:
             raise reject(ErrorCode.STORAGE, str(exc)) from None
         if status is StoreStatus.AGENCY_FINISHED:
             raise reject(ErrorCode.UNEXPECTED_MESSAGE, f"agency {agency} already finished: no new bets")
         if status is StoreStatus.DRAW_DONE:
             raise reject(ErrorCode.UNEXPECTED_MESSAGE, "the draw is done: no new bets")
+        if status is StoreStatus.CONFLICT:
+            log_event(
+                "verificar_lote", "fail", logging.ERROR, agencia=agency, lote=seq, error=stale_store_reason(agency, seq)
+            )
+            raise reject(ErrorCode.CONFLICT, stale_store_reason(agency, seq))
         if status is StoreStatus.DUPLICATE:
             log_event("lote_duplicado", "success", agencia=agency, lote=seq)
             return Reply([Ack(agency, AckStatus.DUPLICATE, len(bets))])
@@ -184,6 +189,13 @@ class Conversation:
         agency = self.agency or 0
         log_event("consulta_ganadores", "in_progress", logging.DEBUG, agencia=agency)
         return [Winners(agency, WinnersStatus.NOT_READY)]
+
+
+def stale_store_reason(agency: int, seq: int) -> str:
+    return (
+        f"batch {seq} of agency {agency} differs from the stored one: the store holds an earlier run; "
+        "start with an empty STORAGE_PATH"
+    )
 
 
 def _declared_bets(header: Header, payload: bytes) -> int | None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from server.draw import Winners, compute_winners, count_winners, load_winners, save_winners
 from server.logs import log_event
 from server.model import Bet, BetFields, agency_bets_to_csv, bets_to_csv, load_winning_bets
-from server.storage import BetStore, Discarded
+from server.storage import NO_SEQ, BetStore, Discarded, bet_key_digest, content_digest
 
 
 class SharedState:
@@ -60,7 +60,8 @@ class SharedState:
 
 class StoreStatus(enum.Enum):
     STORED = "stored"
-    DUPLICATE = "duplicate"  # this (agency, seq) is already stored
+    DUPLICATE = "duplicate"  # this (agency, seq), or this BET key, is already stored with the same content
+    CONFLICT = "conflict"  # this (agency, seq) is stored with other content: the store holds an earlier run
     AGENCY_FINISHED = "agency finished"  # a new batch after the agency's FINISHED
     DRAW_DONE = "draw done"  # bets after the draw could never win
 
@@ -111,7 +112,7 @@ class Lottery:
         """At start, before any worker: cut unacknowledged tails; redo a draw that was due."""
         with self.shared.locked():
             discarded = self.store.sync()
-            if len(self.store.index.finished) >= self.agencies:
+            if self._every_agency_finished():
                 drawn_before = self.winners_path.exists()
                 total = self._draw()  # the store is frozen since the draw: same winners
                 if not drawn_before:  # every agency had finished, but the server died before drawing
@@ -122,21 +123,28 @@ class Lottery:
     def store_bets(self, agency: int, seq: int, bets: list[Bet]) -> StoreStatus:
         return self._store_rows(agency, seq, len(bets), bets_to_csv(bets))
 
-    def store_batch(self, agency: int, seq: int, bets: Sequence[BetFields]) -> StoreStatus:
-        """``store_bets`` for decoded bets (``protocol.BetData``) of one agency: no ``Bet`` objects."""
-        return self._store_rows(agency, seq, len(bets), agency_bets_to_csv(agency, bets))
+    def store_batch(self, agency: int, seq: int, bets: Sequence[BetFields], key: int = 0) -> StoreStatus:
+        """``store_bets`` for decoded bets (``protocol.BetData``) of one agency: no ``Bet`` objects.
 
-    def _store_rows(self, agency: int, seq: int, count: int, rows: bytes) -> StoreStatus:
+        ``seq`` 0 is a single BET, recognised on a resend by its ``key`` when it has one.
+        """
+        return self._store_rows(agency, seq, len(bets), agency_bets_to_csv(agency, bets), key)
+
+    def _store_rows(self, agency: int, seq: int, count: int, rows: bytes, key: int = 0) -> StoreStatus:
         """``rows`` (the CSV of ``count`` bets) are made before taking the lock: keep it short."""
+        digest = bet_key_digest(key) if seq == NO_SEQ else content_digest(rows)
         with self._synced():
             index = self.store.index
-            if index.has_batch(agency, seq):
+            stored = index.stored_digest(agency, seq)
+            if stored is not None:
+                return StoreStatus.DUPLICATE if stored in ("", digest) else StoreStatus.CONFLICT
+            if seq == NO_SEQ and index.has_bet_key(agency, digest):
                 return StoreStatus.DUPLICATE
             if agency in index.finished:
                 return StoreStatus.AGENCY_FINISHED
             if self.draw_done():
                 return StoreStatus.DRAW_DONE
-            self.store.append_batch(agency, seq, count, rows)
+            self.store.append_batch(agency, seq, count, rows, digest)
         return StoreStatus.STORED
 
     def finish(self, agency: int) -> FinishResult:
@@ -146,9 +154,13 @@ class Lottery:
             if first_time:
                 self.store.append_finished(agency)
             draw_winners = None
-            if len(index.finished) >= self.agencies and not self.draw_done():
+            if self._every_agency_finished() and not self.draw_done():
                 draw_winners = self._draw()
             return FinishResult(first_time, index.bets_by_agency.get(agency, 0), len(index.finished), draw_winners)
+
+    def _every_agency_finished(self) -> bool:
+        """With no agencies (a server alone) there is never a draw."""
+        return self.agencies > 0 and len(self.store.index.finished) >= self.agencies
 
     def is_finished(self, agency: int) -> bool:
         if agency in self.store.index.finished:  # only ever grows: no lock needed to see it

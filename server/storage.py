@@ -2,8 +2,10 @@
 
 Files (``P`` = STORAGE_PATH):
   ``P``           the bets, CSV (server.model)
-  ``P.batches``   the ledger: one line ``agency,seq,count,end_offset`` per stored batch, where
-                  ``end_offset`` is the size of ``P`` right after the batch; seq 0 = a single BET
+  ``P.batches``   the ledger: one line ``agency,seq,count,end_offset,digest`` per stored batch,
+                  where ``end_offset`` is the size of ``P`` right after the batch and ``digest`` tells
+                  a resend of the same batch from a different one with the same seq (the content's
+                  hash for a BATCH; for a single BET, seq 0, the client's idempotency key, or empty)
   ``P.finished``  one agency id per line, for every agency that sent FINISHED
 
 A batch is one ``pwrite`` of all its rows to ``P`` and then one ledger line: bytes of ``P``
@@ -20,11 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-NO_SEQ = 0  # ledger seq of a single BET: never deduplicated
+NO_SEQ = 0  # ledger seq of a single BET: deduplicated by its key instead, when it has one
+_DIGEST = re.compile(r"[0-9a-f]{0,64}")
 LEGACY_AGENCY = 0  # ledger agency of bets found in a bets file that had no ledger
 
 
@@ -38,6 +43,17 @@ class LedgerEntry:
     seq: int
     count: int
     end_offset: int
+    digest: str = ""  # empty: unknown (a ledger line of an older server, or a BET without a key)
+
+
+def content_digest(rows: bytes) -> str:
+    """What tells two batches of the same (agency, seq) apart: a hash of their stored rows."""
+    return hashlib.blake2b(rows, digest_size=8).hexdigest()
+
+
+def bet_key_digest(key: int) -> str:
+    """The ledger's digest of a single BET: its idempotency key (``""`` for none)."""
+    return f"{key:016x}" if key else ""
 
 
 @dataclass(slots=True)
@@ -60,7 +76,8 @@ class StoreIndex:
     batches: int = 0
     bets: int = 0
     bets_by_agency: dict[int, int] = field(default_factory=dict)
-    seqs_by_agency: dict[int, set[int]] = field(default_factory=dict)
+    digests_by_agency: dict[int, dict[int, str]] = field(default_factory=dict)  # seq -> digest
+    bet_keys_by_agency: dict[int, set[str]] = field(default_factory=dict)
     finished: set[int] = field(default_factory=set)
 
     def add_batch(self, entry: LedgerEntry) -> None:
@@ -69,10 +86,19 @@ class StoreIndex:
         self.bets += entry.count
         self.bets_by_agency[entry.agency] = self.bets_by_agency.get(entry.agency, 0) + entry.count
         if entry.seq != NO_SEQ:
-            self.seqs_by_agency.setdefault(entry.agency, set()).add(entry.seq)
+            self.digests_by_agency.setdefault(entry.agency, {})[entry.seq] = entry.digest
+        elif entry.digest:
+            self.bet_keys_by_agency.setdefault(entry.agency, set()).add(entry.digest)
+
+    def stored_digest(self, agency: int, seq: int) -> str | None:
+        """The digest of the stored batch ``seq`` of ``agency`` (``""`` if unknown), None if not stored."""
+        return self.digests_by_agency.get(agency, {}).get(seq) if seq != NO_SEQ else None
 
     def has_batch(self, agency: int, seq: int) -> bool:
-        return seq != NO_SEQ and seq in self.seqs_by_agency.get(agency, ())
+        return self.stored_digest(agency, seq) is not None
+
+    def has_bet_key(self, agency: int, digest: str) -> bool:
+        return bool(digest) and digest in self.bet_keys_by_agency.get(agency, ())
 
 
 class BetStore:
@@ -91,7 +117,8 @@ class BetStore:
     # -- lifecycle -----------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open (creating) the three files. Call ``sync()`` under the lock before using the index."""
+        """Open (creating them and their folder) the three files. ``sync()`` under the lock before using the index."""
+        self.bets_path.parent.mkdir(parents=True, exist_ok=True)
         legacy_bets = not self.ledger_path.exists() and _size(self.bets_path) > 0
         self._bets_fd = os.open(self.bets_path, os.O_RDWR | os.O_CREAT, 0o644)
         self._ledger_fd = os.open(self.ledger_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -157,7 +184,7 @@ class BetStore:
             os.ftruncate(fd, keep)
         return extra
 
-    def append_batch(self, agency: int, seq: int, count: int, rows: bytes) -> None:
+    def append_batch(self, agency: int, seq: int, count: int, rows: bytes, digest: str = "") -> None:
         """Write ``rows`` (CSV of ``count`` bets) in one write, then its ledger line. All or nothing."""
         start = self.index.end_offset
         end = start + len(rows)
@@ -168,7 +195,7 @@ class BetStore:
         except OSError as exc:
             self._undo(self._bets_fd, start)
             raise StorageError(f"cannot write the bets file: {exc}") from exc
-        line = f"{agency},{seq},{count},{end}\n".encode()
+        line = f"{agency},{seq},{count},{end},{digest}\n".encode()
         try:
             self._pwrite_all(self._ledger_fd, line, self._ledger_read)
             if self.fsync:
@@ -178,7 +205,7 @@ class BetStore:
             self._undo(self._bets_fd, start)
             raise StorageError(f"cannot write the batch ledger: {exc}") from exc
         self._ledger_read += len(line)
-        self.index.add_batch(LedgerEntry(agency, seq, count, end))
+        self.index.add_batch(LedgerEntry(agency, seq, count, end, digest))
 
     def append_finished(self, agency: int) -> None:
         line = f"{agency}\n".encode()
@@ -229,8 +256,9 @@ def _read_from(fd: int, offset: int) -> bytes:
 def _parse_ledger_line(line: bytes) -> LedgerEntry | None:
     if not line.endswith(b"\n"):
         return None
-    fields = line.split(b",")
-    if len(fields) != 4 or not all(value.strip().isdigit() for value in fields):
+    fields = line.rstrip(b"\n").split(b",")
+    digest = fields.pop().decode("ascii", "replace") if len(fields) == 5 else ""  # 4 fields: an older ledger
+    if len(fields) != 4 or not all(value.strip().isdigit() for value in fields) or not _DIGEST.fullmatch(digest):
         return None
     agency, seq, count, end_offset = (int(value) for value in fields)
-    return LedgerEntry(agency, seq, count, end_offset) if count > 0 else None
+    return LedgerEntry(agency, seq, count, end_offset, digest) if count > 0 else None

@@ -107,6 +107,17 @@ class Supervisor:
             agencias_finalizadas=report.finished_agencies,
             sorteo_realizado=report.draw_done,
         )
+        if report.draw_done:
+            log_event(
+                "recuperacion",
+                "success",
+                logging.WARNING,
+                aviso=(
+                    f"the store at {self.config.storage_path} holds a completed draw: every agency gets those "
+                    "winners and no new bets are taken; to start a new lottery, start with an empty STORAGE_PATH "
+                    "(delete the file and its .batches, .finished and .winners companions)"
+                ),
+            )
 
     def _start_worker(self, slot: int) -> None:
         assert self.listener is not None

@@ -14,6 +14,7 @@ import yaml
 
 from harness import compose
 from harness.compose import (
+    COURSE_DEFAULT_BET,
     ComposeSpec,
     ComposeValidationError,
     main,
@@ -309,17 +310,16 @@ def test_course_layout(tmp_path: Path) -> None:
     assert document["networks"]["testing_net"]["ipam"]["config"] == [{"subnet": "172.25.125.0/24"}]
     server = document["services"]["server"]
     assert server["image"] == "server:latest"
-    assert {m["target"]: m["source"] for m in server["volumes"]} == {
-        "/storage": "./.data/storage",
-        "/app/server/config.ini": "./server/config.ini",
-    }
+    assert {m["target"]: m["source"] for m in server["volumes"]} == {"/app/server/config.ini": "./server/config.ini"}
+    assert server["environment"]["STORAGE_PATH"] == "/storage/bets.csv"  # in the container: no earlier run's store
     client = document["services"]["client2"]
     assert client["image"] == "client:latest"
     assert {m["target"]: m["source"] for m in client["volumes"]} == {
         "/data": "./.data",
         "/app/client/config.yaml": "./client/config.yaml",
     }
-    assert client["environment"] == {"CLI_ID": "2", "CLI_DATA_PATH": "/data/agency-2.csv"}
+    assert client["environment"] == {"CLI_ID": "2", "CLI_DATA_PATH": "/data/agency-2.csv"} | COURSE_DEFAULT_BET
+    assert all(mount["bind"]["create_host_path"] for mount in client["volumes"] if mount["target"] == "/data")
 
 
 def test_main_writes_a_file_and_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

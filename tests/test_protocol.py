@@ -167,8 +167,10 @@ def test_decoded_values_have_the_declared_types() -> None:
 def test_bet_wire_layout() -> None:
     assert encode_bet(BET) == s("Ana") + s("Pérez") + s("30904465") + s("1999-03-17") + s("7574")
     assert encode_bet(BET._replace(birthdate=date(5, 6, 7))).endswith(s("0005-06-07") + s("7574"))
-    frame = encode(SingleBet(258, BET))
-    assert frame[:HEADER_SIZE] == b"LT\x01\x01\x00\x00\x01\x02" + struct.pack("!H", len(encode_bet(BET)))
+    frame = encode(SingleBet(258, BET, key=0x0102030405060708))
+    assert frame[:HEADER_SIZE] == b"LT\x01\x01\x00\x00\x01\x02" + struct.pack("!H", 8 + len(encode_bet(BET)))
+    assert frame[HEADER_SIZE:] == encode_bet(BET) + bytes(range(1, 9))
+    assert decode_frame(frame) == SingleBet(258, BET, key=0x0102030405060708)
 
 
 def test_fixed_layouts() -> None:
@@ -213,11 +215,11 @@ def test_batch_at_exactly_the_frame_limit(filler: str) -> None:
 
 
 def test_single_bet_at_exactly_the_frame_limit() -> None:
-    bet = bet_of_size(MAX_PAYLOAD_SIZE, "é")
+    bet = bet_of_size(MAX_PAYLOAD_SIZE - 8, "é")  # 8: the BET's key
     assert len(encode(SingleBet(1, bet))) == MAX_FRAME_SIZE
     assert decode_frame(encode(SingleBet(1, bet))).bet == bet
     with pytest.raises(ProtocolError, match="frame of 8193 bytes exceeds the limit of 8192 bytes"):
-        encode(SingleBet(1, bet_of_size(MAX_PAYLOAD_SIZE + 1)))
+        encode(SingleBet(1, bet_of_size(MAX_PAYLOAD_SIZE - 8 + 1)))
 
 
 def test_winners_with_many_documents() -> None:
@@ -314,7 +316,7 @@ def test_encoder_refuses_bad_bets(bet: BetData, reason: str) -> None:
     [
         (
             SingleBet(1, BET._replace(first_name="x" * 5000, last_name="y" * 5000)),
-            "frame of 10042 bytes exceeds the limit of 8192 bytes",
+            "frame of 10050 bytes exceeds the limit of 8192 bytes",
         ),
         (Ping(1, b"x" * 8183), "frame of 8193 bytes exceeds the limit of 8192 bytes"),
         (Pong(1, b"x" * 9000), "frame of 9010 bytes exceeds the limit of 8192 bytes"),
@@ -415,7 +417,8 @@ def test_oversized_length_rejected_by_feed_before_payload() -> None:
         (raw_frame(3, b"\x00\x00\x00\x00\x01\xff"), "ACK: 1 trailing bytes"),
         (raw_frame(4, b"abc"), "FINISHED: 3 trailing bytes"),
         (raw_frame(5, b"\x00"), "WINNERS_QUERY: 1 trailing bytes"),
-        (raw_frame(1, GOOD_BET + b"\x00"), "BET: 1 trailing bytes"),
+        (raw_frame(1, GOOD_BET + b"\x00"), "BET: key needs 8 bytes at offset 41, payload has 1 left"),
+        (raw_frame(1, GOOD_BET + bytes(9)), "BET: 1 trailing bytes"),
         (raw_frame(2, raw_batch(1, [GOOD_BET, GOOD_BET]) + b"xy"), "BATCH: 2 trailing bytes"),
         (raw_frame(2, raw_batch(1, [GOOD_BET, GOOD_BET], count=1)), f"BATCH: {len(GOOD_BET)} trailing bytes"),
         (raw_frame(6, b"\x00\x00\x01" + s("12") + b"\x00"), "WINNERS: 1 trailing bytes"),
@@ -537,7 +540,7 @@ def test_oversized_length_rejected_by_feed_before_payload() -> None:
         (raw_frame(6, b"\x00\x00\x01" + s("")), "WINNERS: document must be ASCII digits, got ''"),
         (raw_frame(6, b"\x02\x00\x01" + s("\uff11")), "WINNERS: document must be ASCII digits, got '\uff11'"),
         (raw_frame(7, b"\x00\x00" + s("r")), "ERROR: unknown error code 0"),
-        (raw_frame(7, b"\x00\x09" + s("r")), "ERROR: unknown error code 9"),
+        (raw_frame(7, b"\x00\x0a" + s("r")), "ERROR: unknown error code 10"),
         (raw_frame(7, b"\x01\x00" + s("r")), "ERROR: unknown error code 256"),
     ],
 )
@@ -568,11 +571,12 @@ def test_first_error_wins_within_a_bet() -> None:
 
 def test_decoder_accepts_what_the_reference_accepts() -> None:
     # leading zeros are digits: accepted (the value is what counts)
-    bet = decode_frame(raw_frame(1, raw_bet(document="007", number="0004294967295"))).bet
+    key = bytes(8)
+    bet = decode_frame(raw_frame(1, raw_bet(document="007", number="0004294967295") + key)).bet
     assert bet.document == "007" and bet.number == MAX_U32
-    assert decode_frame(raw_frame(1, raw_bet(number="0" * 5000))).bet.number == 0
-    assert decode_frame(raw_frame(1, raw_bet(birthdate="2024-02-29"))).bet.birthdate == date(2024, 2, 29)
-    assert decode_frame(raw_frame(1, raw_bet(birthdate="0001-01-01"))).bet.birthdate == date(1, 1, 1)
+    assert decode_frame(raw_frame(1, raw_bet(number="0" * 5000) + key)).bet.number == 0
+    assert decode_frame(raw_frame(1, raw_bet(birthdate="2024-02-29") + key)).bet.birthdate == date(2024, 2, 29)
+    assert decode_frame(raw_frame(1, raw_bet(birthdate="0001-01-01") + key)).bet.birthdate == date(1, 1, 1)
     # WINNERS READY_MORE may carry any number of documents, also none
     assert decode_frame(raw_frame(6, b"\x02\x00\x00")) == Winners(7, WinnersStatus.READY_MORE, ())
 

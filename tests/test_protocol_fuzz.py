@@ -49,7 +49,7 @@ from protocol import (
     parse_header,
     split_winners,
 )
-from protocol.messages import _BATCH_PREFIX, _read_bet, _Reader
+from protocol.messages import _BATCH_PREFIX, _U64, _read_bet, _Reader
 
 # Malformed inputs each test must have tried (and seen rejected) per run; the sum is
 # what the suite guarantees: >= 10,000.
@@ -175,7 +175,9 @@ def reference_decode(frame: bytes) -> Message:
     reader = _Reader(payload, header.type.name)
     if header.type is MessageType.BET:
         reader._what = "BET"
-        message: Message = SingleBet(header.agency, _read_bet(reader, "BET"))
+        bet = _read_bet(reader, "BET")
+        (key,) = reader.unpack(_U64, "key")
+        message: Message = SingleBet(header.agency, bet, key)
     else:
         seq, count = reader.unpack(_BATCH_PREFIX, "seq and count")
         if seq == 0:

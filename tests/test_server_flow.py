@@ -108,7 +108,7 @@ def test_single_bets_ping_and_conversation_rules(servers: ServerPool) -> None:
     with server.agency(1) as client:
         assert client.request(Ping(0, b"")) == Pong(0, b"")
         assert client.request(SingleBet(1, bet)) == Ack(1, AckStatus.OK, 1)
-        assert client.request(SingleBet(1, bet)) == Ack(1, AckStatus.OK, 1)  # no dedup of single bets
+        assert client.request(SingleBet(1, bet)) == Ack(1, AckStatus.OK, 1)  # no key: no dedup
         answer = client.request(WinnersQuery(1))
         assert isinstance(answer, Error) and answer.code is ErrorCode.UNEXPECTED_MESSAGE
     with server.agency(2) as client:
@@ -176,6 +176,8 @@ def test_restart_keeps_batches_finished_agencies_and_the_draw(servers: ServerPoo
 
     third = servers.start(AGENCIES=2)
     assert "agencias_finalizadas: 2" in third.events("recuperacion", "success")[0]
+    assert "WARNING" in third.events("recuperacion")[1] and "holds a completed draw" in third.events("recuperacion")[1]
+    assert "WARNING" not in second.output()  # no draw yet when the second server started
     with third.agency(2) as client:
         assert client.finish().status is AckStatus.DUPLICATE
         assert client.query_winners() == make_bets(2, 40).winners  # READY at once: the draw was done
@@ -219,3 +221,44 @@ def test_many_winners_come_in_several_frames(servers: ServerPool) -> None:
         other.finish()
         assert other.winners() == []
     assert "agencia: 1 | cant_ganadores: 3000" in server.events("consulta_ganadores", "success")[0]
+
+
+def test_a_keyed_bet_resent_is_stored_once(servers: ServerPool) -> None:
+    server = servers.start(AGENCIES=1)
+    bet = make_bets(1, 1).bets[0]
+    with server.agency(1) as client:
+        assert client.request(SingleBet(1, bet, key=77)) == Ack(1, AckStatus.OK, 1)
+    with server.agency(1) as client:  # the ACK was lost: the same bet, same key, on a new connection
+        assert client.request(SingleBet(1, bet, key=77)) == Ack(1, AckStatus.DUPLICATE, 1)
+        assert client.request(SingleBet(1, bet, key=78)) == Ack(1, AckStatus.OK, 1)  # another run's bet
+    assert stored_rows(server.storage_path) == as_rows(1, [bet, bet])
+    assert len(server.events("apuesta_almacenada", "success")) == 2
+
+
+def test_a_store_of_an_earlier_run_is_refused_not_answered(servers: ServerPool) -> None:
+    first_run, second_run = make_bets(1, 20, seed=1).bets, make_bets(1, 20, seed=2).bets
+    first = servers.start(AGENCIES=2)
+    with first.agency(1) as client:
+        client.send_batches(first_run, 10)
+    first.terminate()
+    second = servers.start(AGENCIES=2)  # the same STORAGE_PATH, as a second run by hand would have
+    with second.agency(1) as client:
+        assert client.request(Batch(1, 1, tuple(first_run[:10]))) == Ack(1, AckStatus.DUPLICATE, 10)
+        answer = client.request(Batch(1, 2, tuple(second_run[10:])))
+    assert isinstance(answer, Error) and answer.code is ErrorCode.CONFLICT
+    assert "batch 2 of agency 1 differs from the stored one" in answer.reason
+    assert "start with an empty STORAGE_PATH" in answer.reason
+    assert len(second.events("verificar_lote", "fail")) == 1
+    assert stored_rows(second.storage_path) == as_rows(1, first_run)
+
+
+def test_a_server_without_agencies_serves_ping_and_never_draws(servers: ServerPool) -> None:
+    server = servers.start(AGENCIES=0)
+    with server.agency(0) as client:
+        assert client.request(Ping(0, b"hi")) == Pong(0, b"hi")
+    with server.agency(1) as client:
+        answer = client.request(Finished(1))
+        assert isinstance(answer, Error) and "not one of the 0 agencies" in answer.reason
+    exit_code, _ = server.terminate()
+    assert exit_code == 0
+    assert server.events("sorteo") == []

@@ -121,7 +121,7 @@ def test_recovery_cuts_an_unacknowledged_tail_and_a_torn_ledger_line(tmp_path: P
     store.append_batch(2, 1, 5, bets_to_csv(tricky_bets(2)))
     store.close()
     assert list(load_bets(path)) == tricky_bets(1) + tricky_bets(2)
-    assert Path(f"{path}.batches").read_text().splitlines()[-1] == f"2,1,5,{path.stat().st_size}"
+    assert Path(f"{path}.batches").read_text().splitlines()[-1] == f"2,1,5,{path.stat().st_size},"
 
 
 def test_ledger_entries_beyond_the_bets_file_are_dropped(tmp_path: Path) -> None:

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The course's exercise 3: checks the running server from inside its Docker network.
+#   ./validar-echo-server.sh
+# A throw-away container on the server's network (no port published, nothing installed on the host)
+# runs `python3 -m client.probe`: success when the server echoes a message or answers a PING with
+# its PONG. Prints exactly one of
+#   action: test_echo_server | result: success      (exit 0)
+#   action: test_echo_server | result: fail         (exit 1)
+# Settings (environment): SERVER_CONTAINER (server), SERVER_PORT (12345), PROBE_IMAGE (client:latest),
+# PROBE_TIMEOUT seconds for the whole check (20).
+set -uo pipefail
+
+server_container=${SERVER_CONTAINER:-server}
+server_port=${SERVER_PORT:-12345}
+probe_image=${PROBE_IMAGE:-client:latest}
+probe_timeout=${PROBE_TIMEOUT:-20}
+
+verdict() {
+    echo "action: test_echo_server | result: $1"
+    [ "$1" = success ] && exit 0
+    exit 1
+}
+
+why() { echo "validar-echo-server: $*" >&2; }
+
+running=$(docker inspect --format '{{.State.Running}}' "$server_container" 2>/dev/null) || {
+    why "no container named '$server_container'"
+    verdict fail
+}
+if [ "$running" != true ]; then
+    why "container '$server_container' is not running"
+    verdict fail
+fi
+network=$(docker inspect --format '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}' "$server_container")
+network=${network%% *}
+if [ -z "$network" ]; then
+    why "container '$server_container' is on no network"
+    verdict fail
+fi
+if ! docker image inspect "$probe_image" >/dev/null 2>&1; then
+    why "probe image '$probe_image' is missing: build it (make docker-image) or set PROBE_IMAGE"
+    verdict fail
+fi
+
+output=$(timeout "$probe_timeout" docker run --rm --network "$network" --entrypoint python3 \
+    "$probe_image" -m client.probe "$server_container:$server_port" 2>&1)
+status=$?
+if [ $status -eq 0 ]; then
+    verdict success
+fi
+why "${output:-the probe gave no answer within ${probe_timeout}s}"
+verdict fail
