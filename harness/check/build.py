@@ -17,6 +17,7 @@ from docker.errors import APIError, BuildError, ImageNotFound
 
 from harness.engine import docker_client
 from harness.images import ImageError
+from harness.standins import StandInError, ensure_from_images
 
 IMAGE_REPOSITORY = "lottery-harness-sut"
 ROLES = ("server", "client")
@@ -89,20 +90,16 @@ def build_role(tree: Path, role: str, digest: str, build_args: Mapping[str, str]
         return tag
 
 
-def _ensure_stand_ins(dockerfiles: list[Path], report: Report) -> tuple[str, ...]:
-    try:
-        from harness.standins import ensure_from_images  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the stand-ins are not merged yet: only images present locally build
-        return ()
-    return tuple(str(stand_in) for stand_in in ensure_from_images(dockerfiles, report))
-
-
 def build_sut_images(
     tree: Path, digest: str, build_args: Mapping[str, str] | None = None, report: Report = lambda _: None
 ) -> SutImages:
     """Stand-ins for the FROM images first, then both images (each cached by ``digest``)."""
     dockerfiles = [tree / role / "Dockerfile" for role in ROLES if (tree / role / "Dockerfile").is_file()]
-    notes = _ensure_stand_ins(dockerfiles, report)
+    try:
+        stand_ins = ensure_from_images(dockerfiles, report, build_args)
+    except StandInError as exc:
+        raise ImageError(str(exc)) from None
+    notes = tuple(f"{s.image}: offline stand-in ({s.description})" for s in stand_ins)
     server = build_role(tree, "server", digest, build_args or {}, report)
     client = build_role(tree, "client", digest, build_args or {}, report)
     return SutImages(server=server, client=client, notes=notes)
