@@ -102,7 +102,7 @@ class Sut:
         try:
             source = self.source(exercise)
             if source.ref is None:
-                shutil.copytree(self.root, tree, symlinks=True, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+                copy_tree(self.root, tree)
             else:
                 self._extract(source.ref, tree)
             _empty_data_directory(tree / DATA_DIRECTORY)
@@ -117,6 +117,12 @@ class Sut:
         tree.mkdir(parents=True)
         with tarfile.open(fileobj=io.BytesIO(archived.stdout)) as archive:
             archive.extractall(tree, filter="tar")
+
+
+def copy_tree(source: Path, target: Path) -> Path:
+    """A copy of a checked-out tree without version control, environments, caches nor ``.data/``."""
+    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+    return target
 
 
 def _empty_data_directory(data: Path) -> None:

@@ -1,0 +1,33 @@
+"""The course contract's checks (``harness check``) as tests: ``pytest -m contract [--harness-sut PATH]``.
+
+Without ``--harness-sut`` they check this repository's own course drop-in (generar-compose.sh,
+the Dockerfiles, the config files), which must pass every one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from harness.check.context import Check, CheckContext
+from harness.check.runner import ALL_CHECKS, run_check
+from harness.check.sut import Sut
+
+pytestmark = [pytest.mark.scenario, pytest.mark.contract]
+# The longest checks (tens of seconds each on the 2-core machine): `-m "not slow"` leaves them out.
+SLOW = {"ej6/total 2000", "ej8/stalled agency", "ej8/10 agencies"}
+
+
+def _parameters() -> list[object]:
+    return [
+        pytest.param(check, id=check.key, marks=[pytest.mark.slow] if check.key in SLOW else []) for check in ALL_CHECKS
+    ]
+
+
+@pytest.mark.parametrize("check", _parameters())
+def test_contract(check: Check, harness_sut: Sut, check_context: Callable[[Sut, str], CheckContext]) -> None:
+    verdicts = run_check(check, check_context(harness_sut, check.exercise))
+    failed = [verdict for verdict in verdicts if not verdict.passed and not verdict.skipped]
+    assert verdicts
+    assert not failed, "\n".join(verdict.message() for verdict in failed)
