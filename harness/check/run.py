@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -10,12 +11,20 @@ from typing import Any
 
 from harness.check.build import SutImages
 from harness.check.lines import RunLog
-from harness.check.safecompose import Generated, SafeCompose, generate, make_safe, release_subnets
-from harness.cluster import LABEL, RUN_LABEL, Cluster, new_run_id, project_name
+from harness.check.safecompose import (
+    Generated,
+    SafeCompose,
+    generate,
+    make_safe,
+    occupied_subnets,
+    release_subnets,
+)
+from harness.cluster import LABEL, RUN_LABEL, Cluster, ClusterError, new_run_id, project_name
 from harness.images import ImageSet
 
 CHECK_LABEL = "lottery-harness.check"
 DOWN_GRACE = 5.0
+SUBNET_ATTEMPTS = 3
 
 
 class GeneratorFailed(RuntimeError):
@@ -83,6 +92,24 @@ class SutRun:
         for service, values in self.environment.items():
             if service in document["services"]:
                 set_environment(document["services"][service], values)
+        avoid: set[ipaddress.IPv4Network] = set()
+        for attempt in range(1, SUBNET_ATTEMPTS + 1):
+            try:
+                self._up(document, avoid)
+                return self
+            except ClusterError as exc:
+                if "Pool overlaps" not in str(exc) or attempt == SUBNET_ATTEMPTS:
+                    self._finish()
+                    raise
+                # Another process took the subnet between our look at the engine and `up`.
+                avoid |= set(self.safe.subnets if self.safe else ())
+                self._finish()
+            except BaseException:
+                self._finish()
+                raise
+        raise AssertionError("unreachable")
+
+    def _up(self, document: dict[str, Any], avoid: set[ipaddress.IPv4Network]) -> None:
         labels = {LABEL: "1", RUN_LABEL: self.run_id, CHECK_LABEL: "1", **self.labels}
         self.safe = make_safe(
             document,
@@ -90,6 +117,7 @@ class SutRun:
             labels=labels,
             tree=self.tree,
             images=self.images.as_mapping(),
+            taken_subnets=occupied_subnets() | avoid,
         )
         self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.safe.write(self.workdir / "safe-compose.yaml")
@@ -103,12 +131,7 @@ class SutRun:
             compose_file=path,
             deferred=self.deferred,
         )
-        try:
-            self._cluster.up()
-        except BaseException:
-            self._finish()
-            raise
-        return self
+        self._cluster.up()
 
     def log(self, refresh: bool = True) -> RunLog:
         """Every container's whole log, read again through the docker SDK (``refresh=False``:
@@ -147,3 +170,5 @@ class SutRun:
                 release_subnets(self.safe.subnets)
             if self._cluster is not None:
                 shutil.rmtree(self._cluster.workdir, ignore_errors=True)
+            self._cluster = None
+            self.safe = None
