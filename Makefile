@@ -6,9 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CLIENTS ?= 5
+COURSE_COMPOSE ?= docker-compose-dev.yaml
+STOP_GRACE ?= 10
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: run test fast-tests scenarios lint venv docker images bench up down logs clean
+.PHONY: run test fast-tests scenarios lint venv docker images bench up down logs clean \
+	docker-image docker-compose-up docker-compose-down docker-compose-logs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,7 +51,7 @@ bench: images
 	@mkdir -p build
 	@$(BIN)/harness bench --wait-quiet 300 $(BENCH_ARGS)
 
-# The course's habits.
+# The harness's isolated clusters (unique names, labels, removed by `down`).
 up: images
 	@$(BIN)/harness up --clients $(CLIENTS)
 
@@ -57,6 +60,26 @@ down: venv
 
 logs: venv
 	@$(BIN)/harness logs -f
+
+# The course's commands, on the course's layout: images server:latest / client:latest, the compose
+# file $(COURSE_COMPOSE) (made by generar-compose.sh with $(CLIENTS) clients when missing), fixed
+# container names (docker logs client1, docker stop client1 -t 5). Agency files: .data/agency-N.csv.
+docker-image: venv docker
+	@$(BIN)/harness standins server/Dockerfile client/Dockerfile
+	docker build -f ./server/Dockerfile -t "server:latest" .
+	docker build -f ./client/Dockerfile -t "client:latest" .
+
+$(COURSE_COMPOSE):
+	./generar-compose.sh $(COURSE_COMPOSE) $(CLIENTS)
+
+docker-compose-up: docker-image $(COURSE_COMPOSE)
+	docker compose -f $(COURSE_COMPOSE) up -d
+
+docker-compose-down:
+	docker compose -f $(COURSE_COMPOSE) down -t $(STOP_GRACE) --remove-orphans
+
+docker-compose-logs:
+	docker compose -f $(COURSE_COMPOSE) logs -f
 
 clean:
 	rm -rf build .data $(VENV)

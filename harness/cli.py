@@ -101,13 +101,26 @@ def cmd_standins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rendered_images(args: argparse.Namespace) -> tuple[str, str]:
+    """The images asked for, else the ones ``harness images`` builds (built now if missing)."""
+    if args.server_image and args.client_image:
+        return args.server_image, args.client_image
+    try:
+        images = ensure_images(args.base_image, _report)
+    except EngineUnavailable as exc:
+        raise UsageError(f"{exc}; or name the images with --server-image and --client-image") from None
+    return args.server_image or images.server, args.client_image or images.client
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     root = Path.cwd()
+    compose.services(compose.ComposeSpec(clients=args.clients))  # a bad count fails before any image work
+    server_image, client_image = _rendered_images(args)
     spec = compose.ComposeSpec(
         project=args.project,
         clients=args.clients,
-        server_image=args.server_image,
-        client_image=args.client_image,
+        server_image=server_image,
+        client_image=client_image,
         data_dir=Path(args.data or root / ".data").resolve(),
         storage_dir=(root / ".data" / "storage").resolve(),
         server_config=(root / "server" / "config.ini").resolve(),
@@ -349,8 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="file to write, or - for stdout")
     p.add_argument("--project", default="lottery", help="compose project name")
     p.add_argument("--data", help="folder mounted as the clients' /data (default ./.data)")
-    p.add_argument("--server-image", default="server:latest")
-    p.add_argument("--client-image", default="client:latest")
+    p.add_argument("--server-image", help="default: the server image `harness images` builds")
+    p.add_argument("--client-image", help="default: the client image `harness images` builds")
+    p.add_argument("--base-image", help="base image for those builds (see `harness base-image`)")
     cluster_options(command("up", cmd_up, "start a cluster and leave it running"))
     p = command("logs", cmd_logs, "show a running cluster's logs")
     p.add_argument("service", nargs="?", help="one service (default: all)")

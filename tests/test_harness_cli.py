@@ -38,9 +38,18 @@ def test_every_command_has_help(command, capsys):
 
 def test_render_writes_a_compose_file_for_n_clients(tmp_path: Path, capsys):
     output = tmp_path / "compose.yaml"
-    assert main(["render", "--clients", "3", "-o", str(output)]) == 0
+    assert main(["render", "--clients", "3", "-o", str(output), "--server-image", "s:1", "--client-image", "c:1"]) == 0
     services = yaml.safe_load(output.read_text())["services"]
     assert set(services) == {"server", "client1", "client2", "client3"}
+    assert {service["image"] for service in services.values()} == {"s:1", "c:1"}
+
+
+def test_render_without_images_nor_engine_says_how_to_name_them(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    result = run_cli("render", "--clients", "1", "-o", str(tmp_path / "x.yaml"))
+    assert result.returncode == 2, result.stderr
+    assert "no Docker engine answers" in result.stderr and "--server-image" in result.stderr
+    assert not (tmp_path / "x.yaml").exists()
 
 
 def test_render_refuses_a_negative_client_count_in_one_line(tmp_path: Path):

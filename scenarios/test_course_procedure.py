@@ -1,0 +1,213 @@
+"""The course's own procedure, replayed on a fresh copy of this repository (exercises 4-8).
+
+What the course does to a submission, step by step: ``./generar-compose.sh docker-compose-dev.yaml N``,
+``docker build`` of both Dockerfiles as ``server:latest`` / ``client:latest``, config files written,
+agency files under ``.data/``, ``docker compose up -d``, the logs followed, ``docker compose down``.
+Its line rules are strict: every ``action:`` line has a result of success, fail or in_progress, and a
+happy run has no ``result: fail`` at all.
+
+The procedure uses the course's fixed names (containers ``server``, ``client1``...; network
+``testing_net`` on 172.25.125.0/24), so these tests refuse to start, rather than remove anything, when
+such containers already exist on the engine. Exit codes come from the engine, never from compose's text.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+from docker.errors import NotFound
+
+from harness import data as datasets
+from harness.assertions import (
+    assert_full_batches,
+    assert_no_failures,
+    assert_one_draw_before_winners,
+    assert_server_answered_winners,
+    assert_winners,
+)
+from harness.engine import docker_client
+from harness.logs import EventLog, parse_lines
+from harness.standins import ensure_from_images
+
+pytestmark = pytest.mark.scenario
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = "docker-compose-dev.yaml"
+COMMAND_TIMEOUT = 300
+RUN_TIMEOUT = 120
+GRACE = 5
+RESULT_WORDS = {"success", "fail", "in_progress"}
+
+
+def fresh_copy(target: Path) -> Path:
+    """What a clone of the working tree holds: the tracked files (as edited), nothing ignored."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO_ROOT, check=True, capture_output=True, timeout=60
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        source = REPO_ROOT / name.decode()
+        if source.is_file():
+            destination = target / name.decode()
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+    return target
+
+
+def run(command: list[str], cwd: Path) -> str:
+    completed = subprocess.run(command, cwd=cwd, check=False, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+    assert completed.returncode == 0, f"{' '.join(command)} exited {completed.returncode}:\n{completed.stderr}"
+    return completed.stdout
+
+
+@dataclass
+class CourseRepo:
+    root: Path
+    engine: docker.DockerClient
+
+    def compose(self, *arguments: str) -> str:
+        return run(["docker", "compose", "-f", COMPOSE_FILE, *arguments], self.root)
+
+    def generate(self, clients: int) -> None:
+        run(["./generar-compose.sh", COMPOSE_FILE, str(clients)], self.root)
+
+    def set_batch_size(self, max_amount: int) -> None:
+        config = self.root / "client" / "config.yaml"
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("maxAmount: 100", f"maxAmount: {max_amount}"), encoding="utf-8")
+
+    def remove_agency_files(self) -> None:
+        for old in (self.root / ".data").glob("agency-*.csv"):
+            old.unlink()
+
+    def agency_files(self, agencies: int, bets: dict[int, int], **options: object) -> datasets.Dataset:
+        self.remove_agency_files()
+        return datasets.generate(self.root / ".data", agencies, bets, **options)  # type: ignore[arg-type]
+
+    def exit_code(self, name: str, timeout: float = RUN_TIMEOUT) -> int:
+        try:
+            result = self.engine.containers.get(name).wait(timeout=timeout)
+        except Exception as exc:  # requests' ReadTimeout, or the engine's error
+            pytest.fail(f"container {name} did not exit within {timeout}s ({type(exc).__name__}): {self.tail()}")
+        return int(result["StatusCode"])
+
+    def tail(self) -> str:
+        return "\n".join(self.compose("logs", "--no-color").splitlines()[-20:])
+
+    def events(self) -> EventLog:
+        text = self.compose("logs", "--no-color")
+        assert_strict_lines(text)
+        return parse_lines(text)
+
+    def down(self) -> None:
+        self.compose("down", "-t", str(GRACE), "--remove-orphans")
+
+
+def assert_strict_lines(text: str) -> None:
+    """The course's parser: a line with ``action:`` must carry ``result:`` with one of its three words."""
+    for line in text.splitlines():
+        if "action:" not in line:
+            continue
+        fields = line[line.index("action:") :].split(" | ")
+        assert len(fields) >= 2 and fields[1].startswith("result: "), f"no result field: {line}"
+        word = fields[1].removeprefix("result: ").strip()
+        assert word in RESULT_WORDS, f"result word {word!r} is not one of {sorted(RESULT_WORDS)}: {line}"
+
+
+@pytest.fixture(scope="module")
+def course_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CourseRepo]:
+    engine = docker_client()
+    names = ["server", *(f"client{number}" for number in range(1, 11))]
+    taken = [container.name for container in engine.containers.list(all=True) if container.name in names]
+    if taken:
+        pytest.fail(f"containers {taken} exist on this engine: the course's procedure needs those names free")
+    root = fresh_copy(tmp_path_factory.mktemp("fresh-clone"))
+    assert (root / ".data").is_dir(), ".data/ must exist in a fresh clone"
+    ensure_from_images([root / "server" / "Dockerfile", root / "client" / "Dockerfile"])
+    run(["docker", "build", "-q", "-f", "./server/Dockerfile", "-t", "server:latest", "."], root)
+    run(["docker", "build", "-q", "-f", "./client/Dockerfile", "-t", "client:latest", "."], root)
+    repo = CourseRepo(root, engine)
+    yield repo
+    if (root / COMPOSE_FILE).exists():
+        repo.down()
+
+
+@pytest.fixture
+def course(course_repo: CourseRepo) -> Iterator[CourseRepo]:
+    """Each test generates its compose file and starts from no containers; ``down`` also on failure."""
+    yield course_repo
+    course_repo.down()
+    for name in ("server", "client1"):
+        with pytest.raises(NotFound):
+            course_repo.engine.containers.get(name)
+
+
+def test_ej5_the_bet_of_the_environment(course: CourseRepo) -> None:
+    course.generate(3)
+    course.remove_agency_files()  # no agency file: each client sends the compose's bet
+    course.compose("up", "-d")
+    assert [course.exit_code(f"client{n}") for n in (1, 2, 3)] == [0, 0, 0]
+    events = course.events()
+    for number in (1, 2, 3):
+        sent = events.filter(service=f"client{number}", action="apuesta_enviada", result="success")
+        assert [(e.get("dni"), e.get("numero")) for e in sent] == [("30904465", "7574")]
+    stored = events.filter(service="server", action="apuesta_almacenada", result="success")
+    assert [(e.get("dni"), e.get("numero")) for e in stored] == [("30904465", "7574")] * 3
+    assert_no_failures(events)
+
+
+@pytest.mark.parametrize("run_number", [1, 2], ids=["first-run", "second-run"])
+def test_ej6_ej7_ej8_batches_and_winners(course: CourseRepo, run_number: int) -> None:
+    """Twice in a row, with other agency files the second time: no earlier run's bets or winners."""
+    course.generate(5)
+    course.set_batch_size(7)
+    bets = {1: 1, 2: 6, 3: 7, 4: 8, 5: 300 + run_number}  # 1, maxAmount +-1, several full batches
+    data = course.agency_files(agencies=5, bets=bets, winners={1: 1, 2: 0, 3: 2, 4: 3, 5: run_number}, seed=run_number)
+    course.compose("up", "-d")
+    assert [course.exit_code(f"client{n}") for n in range(1, 6)] == [0] * 5
+    events = course.events()
+    received = events.filter(service="server", action="apuesta_recibida", result="success")
+    assert sum(int(e.get("cantidad") or 0) for e in received) == data.total_bets
+    assert_full_batches(events, 7)
+    assert_winners(events, data.expected_winners)
+    assert_server_answered_winners(events, data.expected_winners)
+    assert assert_one_draw_before_winners(events).int_field("ganadores") == data.total_winners
+    assert_no_failures(events)
+
+
+def test_ej4_sigterm_mid_run_and_a_server_alone(course: CourseRepo) -> None:
+    course.generate(2)
+    course.set_batch_size(1)
+    course.agency_files(agencies=2, bets={1: 20_000, 2: 20_000})
+    course.compose("up", "-d")
+    client1 = course.engine.containers.get("client1")
+    first_ack = course.engine.api.logs(client1.id, stream=True, follow=True)
+    for chunk in first_ack:  # stop it mid-run: once its first batch was confirmed
+        if b"action: lote_confirmado | result: success" in chunk:
+            break
+    first_ack.close()
+    client1.stop(timeout=GRACE)
+    assert course.exit_code("client1") == 0
+    course.compose("stop", "-t", str(GRACE))  # the rest: the server with a client still mid-run
+    assert course.exit_code("server") == 0 and course.exit_code("client2") == 0
+    events = course.events()
+    assert events.filter(service="client1", action="shutdown", result="success")[-1].get("reason") == "SIGTERM"
+    assert_no_failures(events)
+    course.down()
+
+    course.generate(0)  # the server alone: starts, answers the probe, stops gracefully
+    course.compose("up", "-d")
+    probe = subprocess.run(
+        ["./validar-echo-server.sh"], cwd=course.root, check=False, capture_output=True, text=True, timeout=60
+    )
+    assert probe.stdout.strip() == "action: test_echo_server | result: success", probe.stderr
+    course.engine.containers.get("server").stop(timeout=GRACE)
+    assert course.exit_code("server") == 0
+    events = course.events()
+    assert events.count("sorteo") == 0
+    assert_no_failures(events)
