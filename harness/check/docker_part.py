@@ -88,6 +88,7 @@ def check_generator(ctx: CheckContext, *, clients: int) -> list[Verdict]:
 
 GRACE = 5.0  # seconds between SIGTERM and the verdict "did not exit in time" (the course's `-t`)
 START_TIMEOUT = 30
+RESIGNAL_EVERY = 1.0
 BUSY_LOOP = {"loop.amount": 100_000, "loop.period": "100ms"}
 BUSY_ROWS = 3_000
 
@@ -102,15 +103,26 @@ class Stopped:
 
 
 def sigterm(run: SutRun, service: str, grace: float = GRACE) -> Stopped:
-    """SIGTERM ``service`` and wait ``grace`` s for its exit code (the engine's); SIGKILL after."""
+    """SIGTERM ``service`` and wait ``grace`` s for its exit code (the engine's); SIGKILL after.
+
+    The SIGTERM is repeated every RESIGNAL_EVERY s until the exit: a container's PID 1 ignores a
+    signal it has no handler for yet, so one sent just before the program installs its handler
+    (e.g. right after its first log line) would be lost, and the check would blame the program."""
     container = run.cluster.container(service)
     stamp = now_stamp()
     started = time.monotonic()
-    container.kill(signal="SIGTERM")
-    try:
-        code: int | None = int(container.wait(timeout=grace)["StatusCode"])
-    except (ReadTimeout, RequestsConnectionError):
-        code = None
+    deadline = started + grace
+    code: int | None = None
+    while code is None:
+        with contextlib.suppress(APIError):  # it may have exited meanwhile
+            container.kill(signal="SIGTERM")
+        remaining = deadline - time.monotonic()
+        try:
+            code = int(container.wait(timeout=max(0.01, min(RESIGNAL_EVERY, remaining)))["StatusCode"])
+        except (ReadTimeout, RequestsConnectionError):
+            if remaining <= RESIGNAL_EVERY:
+                break
+    if code is None:
         with contextlib.suppress(APIError):
             container.kill(signal="SIGKILL")
     seconds = time.monotonic() - started
