@@ -61,7 +61,7 @@ VARIANTS = [
         "agency count hard-coded to 5",
         {"server/config.py": ('agencies=get("AGENCIES"', 'agencies=5 or get("AGENCIES"')},
         "ej7/3 agencies",
-        "3 agencies: one draw",
+        "3 agencies: draw",
         "0 `sorteo | result: success` lines",
     ),
     Variant(
@@ -108,7 +108,7 @@ VARIANTS = [
             )
         },
         "ej7/3 agencies",
-        "3 agencies: one draw",
+        "3 agencies: draw",
         "after the draw",
     ),
     Variant(

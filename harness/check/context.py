@@ -27,6 +27,7 @@ Report = Callable[[str], None]
 
 _images: dict[str, SutImages] = {}
 _images_lock = threading.Lock()
+_build_locks: dict[str, threading.Lock] = {}
 
 
 def now_stamp() -> str:
@@ -53,15 +54,15 @@ class CheckContext:
             yield tree
 
     def images(self, tree: Path) -> SutImages:
-        """The images of ``tree`` (call before editing it): built once per tree content."""
+        """The images of ``tree`` (call before editing it): built once per tree content, also
+        when several checks ask at once."""
         digest = tree_digest(tree)
         with _images_lock:
-            known = _images.get(digest)
-        if known is None:
-            known = build_sut_images(tree, digest, self.build_args, self.report)
-            with _images_lock:
-                _images[digest] = known
-        return known
+            lock = _build_locks.setdefault(digest, threading.Lock())
+        with lock:
+            if digest not in _images:
+                _images[digest] = build_sut_images(tree, digest, self.build_args, self.report)
+            return _images[digest]
 
     def run(
         self,

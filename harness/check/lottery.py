@@ -174,7 +174,7 @@ def winner_verdicts(
             f"{name}: winners",
             problems + wrong,
             f"cant_ganadores {expected_text}",
-            "each right",
+            f"every agency got its own count ({total_winners} winners in all)",
             counts_evidence,
         )
     ]
@@ -197,17 +197,22 @@ def winner_verdicts(
     verdicts.append(
         verdict(
             exercise,
-            f"{name}: one draw, after every batch, before every answer",
+            f"{name}: draw",
             order,
-            "one sorteo after the last apuesta_recibida and before every consulta_ganadores success",
-            "so",
+            "one sorteo, after the last apuesta_recibida and before every consulta_ganadores success",
+            f"one sorteo, {len(_batches(log))} batches before it, {sum(map(len, answers.values()))} answers after it",
             order_evidence,
         )
     )
     line_problems, line_evidence = contract_problems(log.events())
     verdicts.append(
         verdict(
-            exercise, f"{name}: log lines", line_problems, "only success/fail/in_progress, no fail", "so", line_evidence
+            exercise,
+            f"{name}: log lines",
+            line_problems,
+            "result words success/fail/in_progress only, and no fail",
+            f"{len(log.events())} event lines, all success or in_progress",
+            line_evidence,
         )
     )
     return verdicts
