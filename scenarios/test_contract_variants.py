@@ -124,6 +124,18 @@ VARIANTS = [
         "3 agencies: winners",
         "client2: no `consulta_ganadores | result: success` line",
     ),
+    Variant(
+        "a probe script that says success with the server down",
+        {
+            "validar-echo-server.sh": (
+                "why \"container '$server_container' is not running\"\n    verdict fail",
+                "why \"container '$server_container' is not running\"\n    verdict success",
+            )
+        },
+        "ej3/probe script",
+        "probe: stopped server",
+        "against a stopped server the script said success",
+    ),
 ]
 SLOW = {"agency count hard-coded to 5", "no answer for an agency with no winners"}
 

@@ -75,6 +75,7 @@ class SutRun:
         self.artifacts = artifacts
         self.run_id = new_run_id()
         self.safe: SafeCompose | None = None
+        self.generated: Generated | None = None
         self._cluster: Cluster | None = None
         self._log: RunLog | None = None
 
@@ -85,7 +86,7 @@ class SutRun:
         return self._cluster
 
     def __enter__(self) -> SutRun:
-        generated = generate(self.tree, self.clients)
+        generated = self.generated = generate(self.tree, self.clients)
         if not generated.ok or generated.document is None:
             raise GeneratorFailed(generated)
         document = generated.document
@@ -110,7 +111,7 @@ class SutRun:
         raise AssertionError("unreachable")
 
     def _up(self, document: dict[str, Any], avoid: set[ipaddress.IPv4Network]) -> None:
-        labels = {LABEL: "1", RUN_LABEL: self.run_id, CHECK_LABEL: "1", **self.labels}
+        labels = self.labels_of_run
         self.safe = make_safe(
             document,
             project=project_name(self.run_id),
@@ -145,6 +146,11 @@ class SutRun:
         container = self.cluster.container(service)
         state = container.attrs.get("State", {})
         return None if state.get("Status") in ("running", "paused", "restarting", "created") else state.get("ExitCode")
+
+    @property
+    def labels_of_run(self) -> dict[str, str]:
+        """The labels of everything this run starts (the teardown sweeps them)."""
+        return {LABEL: "1", RUN_LABEL: self.run_id, CHECK_LABEL: "1", **self.labels}
 
     def image_ids(self) -> dict[str, str]:
         return {service: str(container.attrs.get("Image")) for service, container in self.cluster.containers().items()}
