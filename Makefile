@@ -34,6 +34,7 @@ run: images
 lint: venv
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
+	@$(BIN)/mypy
 
 fast-tests: venv
 	@$(BIN)/pytest tests -q -m "not scenario"

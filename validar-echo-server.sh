@@ -31,10 +31,11 @@ if [ "$running" != true ]; then
     why "container '$server_container' is not running"
     verdict fail
 fi
-network=$(docker inspect --format '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}' "$server_container")
-network=${network%% *}
-if [ -z "$network" ]; then
-    why "container '$server_container' is on no network"
+# The first of its networks, and its address there (a name resolves only where compose gave it one).
+read -r network address < <(docker inspect --format \
+    '{{range $name, $net := .NetworkSettings.Networks}}{{$name}} {{$net.IPAddress}}{{"\n"}}{{end}}' "$server_container")
+if [ -z "${network:-}" ] || [ -z "${address:-}" ]; then
+    why "container '$server_container' has no address on a network"
     verdict fail
 fi
 if ! docker image inspect "$probe_image" >/dev/null 2>&1; then
@@ -43,7 +44,7 @@ if ! docker image inspect "$probe_image" >/dev/null 2>&1; then
 fi
 
 output=$(timeout "$probe_timeout" docker run --rm --network "$network" --entrypoint python3 \
-    "$probe_image" -m client.probe "$server_container:$server_port" 2>&1)
+    "$probe_image" -m client.probe "$address:$server_port" 2>&1)
 status=$?
 if [ $status -eq 0 ]; then
     verdict success

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import cast
 
 from bench.common import REPO_ROOT, BenchError, PartResult, Report, median_row, percentile
+from logline import SUCCESS, parse_line
+from logline.actions import LISTEN, WORKER_START
 from protocol import (
     HEADER_SIZE,
     Ack,
@@ -239,13 +241,17 @@ class LocalServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BenchError(f"server exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-            if text.count("action: worker_start | result: success") >= self.workers:
-                line = next(line for line in text.splitlines() if "action: listen | result: success" in line)
-                self.port = int(line.rsplit("port: ", 1)[1])
+            events = [parsed.event for parsed in map(parse_line, self._log_lines()) if parsed]
+            listening = [event for event in events if event.action == LISTEN and event.result == SUCCESS]
+            started = sum(event.action == WORKER_START and event.result == SUCCESS for event in events)
+            if listening and started >= self.workers:
+                self.port = int(listening[0].fields["port"])
                 return self
-            time.sleep(0.02)
+            time.sleep(0.02)  # the server writes to a file: poll it
         raise BenchError(f"server not ready within {START_TIMEOUT}s")
+
+    def _log_lines(self) -> list[str]:
+        return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
 
     def close(self) -> None:
         if self.process.poll() is None:

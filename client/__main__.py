@@ -7,10 +7,12 @@ signals = ShutdownSignals.install()
 try:
     from client.main import main
 except ShutdownRequested as stop:
-    from client.logs import configure_logging, event, logger
+    from client.logs import configure_logging, logger
+    from logline import SUCCESS, format_event
+    from logline.actions import SHUTDOWN
 
     configure_logging()
-    logger.info(event("shutdown", "success", reason=stop.signal_name))
+    logger.info(format_event(SHUTDOWN, SUCCESS, reason=stop.signal_name))
     raise SystemExit(0) from None
 
 raise SystemExit(main(signals))

@@ -16,7 +16,9 @@ from typing import TypeVar
 
 from client.backoff import Backoff
 from client.config import ServerAddress
-from client.logs import event, seconds
+from client.logs import seconds
+from logline import FAIL, IN_PROGRESS, SUCCESS, format_event
+from logline.actions import CONNECT
 from protocol import Message, PeerClosed, ProtocolError, recv_message, send_frame
 
 logger = logging.getLogger("client")
@@ -94,7 +96,7 @@ class ServerLink:
                 reply = read_reply(partial(recv_message, sock))
             except (OSError, PeerClosed, ProtocolError, LinkFailure) as exc:
                 self.close()
-                self._pause_before_retry(f"connection lost: {describe_failure(exc, self._read_timeout)}")
+                self._pause_before_retry(f"connection lost: {describe_failure(exc, self._read_timeout)}", lost=True)
                 continue
             self._outage_started = None
             self._backoff.reset()
@@ -105,30 +107,37 @@ class ServerLink:
             try:
                 sock = socket.create_connection((self._address.host, self._address.port), self._read_timeout)
             except OSError as exc:
-                self._pause_before_retry(describe_failure(exc, self._read_timeout))
+                self._pause_before_retry(describe_failure(exc, self._read_timeout), lost=False)
                 continue
             sock.settimeout(self._read_timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sock = sock
-            logger.info(event("connect", "success", server_address=self._address))
+            logger.info(format_event(CONNECT, SUCCESS, server_address=self._address))
         return self._sock
 
-    def _pause_before_retry(self, error: str) -> None:
-        """Log the failure and sleep a back-off step, or give up once the deadline has passed."""
+    def _pause_before_retry(self, error: str, *, lost: bool) -> None:
+        """Log the failure and sleep a back-off step, or give up once the deadline has passed.
+
+        A connection ``lost`` mid-run is a failure (``result: fail``); an attempt to connect that
+        did not work yet is part of the normal start (the server may not listen yet) or of the
+        wait after a loss already logged: ``result: in_progress``."""
         now = self._clock()
         if self._outage_started is None:
             self._outage_started = now
         remaining = self._connect_deadline - (now - self._outage_started)
         if remaining <= 0:
             logger.error(
-                event(
-                    "connect",
-                    "fail",
+                format_event(
+                    CONNECT,
+                    FAIL,
                     error=f"{error}; giving up: no working connection for {self._connect_deadline:g} s",
                     server_address=self._address,
                 )
             )
             raise ConnectDeadlineExceeded(error)
         delay = min(self._backoff.next_delay(), remaining)
-        logger.warning(event("connect", "fail", error=error, retry_in=seconds(delay)))
+        if lost:
+            logger.warning(format_event(CONNECT, FAIL, error=error, retry_in=seconds(delay)))
+        else:
+            logger.info(format_event(CONNECT, IN_PROGRESS, error=error, retry_in=seconds(delay)))
         self._sleep(delay)

@@ -1,12 +1,11 @@
-"""Log set-up and the ``action: X | result: Y | key: value`` lines of docs/CONVENTIONS.md."""
+"""The client's logging set-up; the lines themselves follow ``logline`` (docs/CONVENTIONS.md)."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-LOG_FORMAT = "%(asctime)s %(levelname)-8s %(message)s"
-FIELD_SEPARATOR = " | "
+from logline import LOG_FORMAT
 
 logger = logging.getLogger("client")
 
@@ -20,18 +19,6 @@ def configure_logging(level: str = "INFO") -> None:
         handler._client_handler = True  # type: ignore[attr-defined]
         root.handlers = [handler]
     root.setLevel(level)
-
-
-def clean(value: object) -> str:
-    """A value that cannot break the line: no newlines, no ``|``."""
-    return " ".join(str(value).splitlines()).replace("|", "/")
-
-
-def event(action: str, result: str, **fields: object) -> str:
-    """``action: A | result: R | k1: v1 | k2: v2`` with the keys in the given order."""
-    parts = [f"action: {action}", f"result: {result}"]
-    parts.extend(f"{key}: {clean(value)}" for key, value in fields.items())
-    return FIELD_SEPARATOR.join(parts)
 
 
 def seconds(value: float) -> str:

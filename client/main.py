@@ -17,9 +17,11 @@ from client.backoff import Backoff
 from client.bets import BET_ENV_VARS, MalformedRow, bet_from_env, read_bets
 from client.config import ClientConfig, ConfigError, load_config
 from client.link import ConnectDeadlineExceeded, ServerLink
-from client.logs import configure_logging, event
+from client.logs import configure_logging
 from client.session import ClientFailure, Session
 from client.shutdown import ShutdownRequested, ShutdownSignals
+from logline import FAIL, SUCCESS, format_event
+from logline.actions import CONFIG, LEER_APUESTAS, SHUTDOWN
 from protocol import BetData
 
 EXIT_DONE = 0
@@ -60,9 +62,9 @@ def open_bet_source(config: ClientConfig, env: Mapping[str, str]) -> BetSource:
 
 def log_config(config: ClientConfig, source: BetSource) -> None:
     logger.info(
-        event(
-            "config",
-            "success",
+        format_event(
+            CONFIG,
+            SUCCESS,
             client_id=config.agency,
             server_address=config.server,
             batch_max_amount=config.batch_max_amount,
@@ -92,7 +94,7 @@ def run(config: ClientConfig, source: BetSource) -> int:
             session.finish()
             session.await_winners()
         except MalformedRow as bad_row:
-            logger.error(event("leer_apuestas", "fail", linea=bad_row.line, error=bad_row.error))
+            logger.error(format_event(LEER_APUESTAS, FAIL, linea=bad_row.line, error=bad_row.error))
             return EXIT_FAILED
         except (ClientFailure, ConnectDeadlineExceeded):
             return EXIT_FAILED
@@ -104,7 +106,7 @@ def configure_and_run(env: Mapping[str, str]) -> int:
         config = load_config(env)
         source = open_bet_source(config, env)
     except ConfigError as exc:
-        logger.error(event("config", "fail", error=exc))
+        logger.error(format_event(CONFIG, FAIL, error=exc))
         return EXIT_BAD_CONFIG
     configure_logging(config.log_level)
     with closing(source):
@@ -120,8 +122,8 @@ def main(signals: ShutdownSignals | None = None) -> int:
         exit_code = configure_and_run(os.environ)
         signals.disarm()  # from here on a late signal changes nothing: no second shutdown line
     except ShutdownRequested as stop:
-        logger.info(event("shutdown", "success", reason=stop.signal_name))
+        logger.info(format_event(SHUTDOWN, SUCCESS, reason=stop.signal_name))
         return EXIT_DONE
     if exit_code == EXIT_DONE:
-        logger.info(event("shutdown", "success", reason="done"))
+        logger.info(format_event(SHUTDOWN, SUCCESS, reason="done"))
     return exit_code

@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import time
+from datetime import datetime
 
-from client.logs import event
+from logline import FAIL, SUCCESS, format_event, format_line
+from logline.actions import TEST_ECHO_SERVER
 from protocol import PeerClosed, Ping, Pong, ProtocolError, recv_message, send_message
 
 DEFAULT_TIMEOUT = 3.0
@@ -85,12 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     address = args[0] if args else os.environ.get("PROBE_ADDRESS", "server:12345")
     error = probe(address)
-    now = time.time()  # the contract's asctime: "2026-11-27 04:57:01,123"
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f",{int(now % 1 * 1000):03d}"
+    now = datetime.now()  # local time, as logging's asctime
     if error is None:
-        print(f"{stamp} INFO     {event('test_echo_server', 'success', server_address=address)}")
+        print(format_line(format_event(TEST_ECHO_SERVER, SUCCESS, server_address=address), "INFO", now))
         return 0
-    print(f"{stamp} ERROR    {event('test_echo_server', 'fail', server_address=address, error=error)}")
+    print(format_line(format_event(TEST_ECHO_SERVER, FAIL, server_address=address, error=error), "ERROR", now))
     return 1
 
 

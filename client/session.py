@@ -13,10 +13,12 @@ import os
 import time
 from collections.abc import Callable, Iterable
 
-from client.backoff import Backoff
+from client.backoff import Backoff, GrowingInterval
 from client.bets import MalformedRow, NumberedBet
 from client.link import LinkFailure, Receive, ServerLink
-from client.logs import event, seconds
+from client.logs import seconds
+from logline import FAIL, IN_PROGRESS, SUCCESS, Uncut, format_event
+from logline.actions import APUESTA_ENVIADA, CONSULTA_GANADORES, FINALIZADO, LOTE_CONFIRMADO, VERIFICAR_CONTEO
 from protocol import (
     Ack,
     BatchBuilder,
@@ -89,12 +91,14 @@ class Session:
         link: ServerLink,
         poll_backoff: Backoff,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._agency = agency
         self._link = link
         self._poll_backoff = poll_backoff
         self._sleep = sleep
         self._run_id = os.urandom(8)  # a BET's idempotency key is derived from it and the bet
+        self._clock = clock
         self.acknowledged = 0  # bets the server has confirmed: the first N of the agency
 
     # -- bets -----------------------------------------------------------------------------
@@ -117,14 +121,14 @@ class Session:
         reply = self._link.exchange(batch.frame, read_ack)
         if isinstance(reply, Error):
             logger.error(
-                event("lote_confirmado", "fail", lote=batch.seq, cantidad=batch.count, error=describe_error(reply))
+                format_event(LOTE_CONFIRMADO, FAIL, lote=batch.seq, cantidad=batch.count, error=describe_error(reply))
             )
             raise ClientFailure(f"batch {batch.seq} refused")
         self.acknowledged += batch.count
         logger.info(
-            event(
-                "lote_confirmado",
-                "success",
+            format_event(
+                LOTE_CONFIRMADO,
+                SUCCESS,
                 lote=batch.seq,
                 cantidad=batch.count,
                 total=self.acknowledged,
@@ -133,7 +137,7 @@ class Session:
         )
         if reply.count != batch.count:
             logger.warning(
-                event("verificar_conteo", "fail", lote=batch.seq, enviadas=batch.count, confirmadas=reply.count)
+                format_event(VERIFICAR_CONTEO, FAIL, lote=batch.seq, enviadas=batch.count, confirmadas=reply.count)
             )
 
     def send_single_bet(self, bet: BetData) -> None:
@@ -141,9 +145,9 @@ class Session:
         reply = self._link.exchange(encode(SingleBet(self._agency, bet, self.bet_key(bet))), read_ack)
         if isinstance(reply, Error):
             logger.error(
-                event(
-                    "apuesta_enviada",
-                    "fail",
+                format_event(
+                    APUESTA_ENVIADA,
+                    FAIL,
                     dni=bet.document,
                     numero=bet.number,
                     error=describe_error(reply),
@@ -151,7 +155,7 @@ class Session:
             )
             raise ClientFailure("bet refused")
         self.acknowledged += 1
-        logger.info(event("apuesta_enviada", "success", dni=bet.document, numero=bet.number))
+        logger.info(format_event(APUESTA_ENVIADA, SUCCESS, dni=bet.document, numero=bet.number))
 
     def bet_key(self, bet: BetData) -> int:
         """The same for a resend in this run, different in another run; never 0 (``NO_BET_KEY``)."""
@@ -164,32 +168,35 @@ class Session:
         """FINISHED: this agency sends no more bets."""
         reply = self._link.exchange(encode(Finished(self._agency)), read_ack)
         if isinstance(reply, Error):
-            logger.error(event("finalizado", "fail", total=self.acknowledged, error=describe_error(reply)))
+            logger.error(format_event(FINALIZADO, FAIL, total=self.acknowledged, error=describe_error(reply)))
             raise ClientFailure("FINISHED refused")
-        logger.info(event("finalizado", "success", total=self.acknowledged, almacenadas=reply.count))
+        logger.info(format_event(FINALIZADO, SUCCESS, total=self.acknowledged, almacenadas=reply.count))
         if reply.count != self.acknowledged:
-            logger.warning(event("verificar_conteo", "fail", confirmadas=self.acknowledged, almacenadas=reply.count))
+            logger.warning(format_event(VERIFICAR_CONTEO, FAIL, confirmadas=self.acknowledged, almacenadas=reply.count))
 
     def await_winners(self) -> tuple[str, ...]:
-        """Ask until the draw is done, backing off between NOT_READY answers."""
+        """Ask until the draw is done, backing off between NOT_READY answers. The wait is logged
+        at INFO the first time and then at growing intervals, each other poll at DEBUG."""
         query = encode(WinnersQuery(self._agency))
+        progress = GrowingInterval(self._clock)
         attempt = 0
         while True:
             attempt += 1
             reply = self._link.exchange(query, read_winners)
             if isinstance(reply, Error):
-                logger.error(event("consulta_ganadores", "fail", intento=attempt, error=describe_error(reply)))
+                logger.error(format_event(CONSULTA_GANADORES, FAIL, intento=attempt, error=describe_error(reply)))
                 raise ClientFailure("winners query refused")
             if reply.status is WinnersStatus.READY:
                 logger.info(
-                    event(
-                        "consulta_ganadores",
-                        "success",
+                    format_event(
+                        CONSULTA_GANADORES,
+                        SUCCESS,
                         cant_ganadores=len(reply.documents),
-                        dnis=",".join(reply.documents),
+                        dnis=Uncut(",".join(reply.documents)),
                     )
                 )
                 return reply.documents
             delay = self._poll_backoff.next_delay()
-            logger.debug(event("consulta_ganadores", "in_progress", intento=attempt, retry_in=seconds(delay)))
+            level = logging.INFO if progress.due() else logging.DEBUG
+            logger.log(level, format_event(CONSULTA_GANADORES, IN_PROGRESS, intento=attempt, retry_in=seconds(delay)))
             self._sleep(delay)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from harness.logs import Event, parse_line
+from logline import clean_value
 from protocol import (
     HEADER_SIZE,
     MAX_PAYLOAD_SIZE,
@@ -41,6 +42,7 @@ from protocol import (
     Finished,
     FrameDecoder,
     Header,
+    Message,
     MessageType,
     Ping,
     Pong,
@@ -353,7 +355,7 @@ class ServerModel:
             elif message.agency != connection_agency:
                 return self._reject(outcome, ErrorCode.AGENCY_MISMATCH, carries_bets)
             agency = message.agency
-            if carries_bets:
+            if isinstance(message, SingleBet | Batch):  # carries_bets, spelled out for the type checker
                 seq = message.seq if isinstance(message, Batch) else NO_SEQ
                 bets = message.bets if isinstance(message, Batch) else (message.bet,)
                 if agency == 0 or agency > self.agencies or finished_here:
@@ -437,7 +439,7 @@ def reply_kind(message: object) -> tuple[str, int]:
     return (type(message).__name__, -1)
 
 
-def split_replies(data: bytes) -> list[object]:
+def split_replies(data: bytes) -> list[Message]:
     """Every complete frame in ``data``, decoded; a trailing partial frame is a ProtocolError."""
     decoder = FrameDecoder()
     messages = [decode(header, payload) for header, payload in decoder.feed(data)]
@@ -455,13 +457,6 @@ def random_probes(seed: int, count: int, first_agency: int) -> list[Probe]:
 # -- talking to a live server -------------------------------------------------------------------
 
 IO_TIMEOUT = 5.0
-MAX_LOG_VALUE = 1000
-
-
-def log_safe(value: str) -> str:
-    """A value as the server writes it in a log line (docs/CONVENTIONS.md: no ``|``, no line break)."""
-    text = value[:MAX_LOG_VALUE] + "..." if len(value) > MAX_LOG_VALUE else value
-    return text.replace("|", "/").replace("\r", " ").replace("\n", " ")
 
 
 class LogFollower:
@@ -618,7 +613,7 @@ class LiveChecker:
         assert got.error is not None, f"{context}: expected ERROR {expected.error.name}, the connection just closed"
         assert got.error.code is expected.error, f"{context}: expected {expected.error.name}, got {got.error}"
         assert got.error.reason, f"{context}: ERROR without a reason"
-        self.expected_reasons[log_safe(got.error.reason)] += 1
+        self.expected_reasons[clean_value(got.error.reason)] += 1
 
     def check_log_and_store(self, timeout: float = IO_TIMEOUT) -> None:
         """The server logged one ``connection | result: fail`` per malformed probe, naming the reason the
@@ -664,7 +659,7 @@ class LiveChecker:
     def _count(self, event: Event) -> None:
         if event.matches("connection", "fail"):
             self.seen_fail_lines += 1
-            self.seen_reasons[event.get("error", "")] += 1
+            self.seen_reasons[event.fields.get("error", "")] += 1
         elif event.matches("apuesta_recibida", "fail"):
             self.seen_bet_fail_lines += 1
 

@@ -34,7 +34,7 @@ from harness.data import Dataset
 from harness.engine import docker_client
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
 from harness.images import REPO_ROOT, ImageSet
-from harness.logs import Event, EventLog, agency_from_service
+from harness.logs import Event, EventLog, agency_from_service, assert_log_contract
 from harness.logstream import ContainerLogReader, EventPredicate, LogHub
 
 LABEL = "lottery-harness"
@@ -239,6 +239,8 @@ class Cluster:
             self.kept = True
             return
         self.down()
+        if exc_type is None:
+            assert_log_contract(self.events())  # a line the course's parser rejects fails the run
 
     # -- containers --------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, ClassVar, Self
 
 from harness.logs import Event, where
 from harness.logstream import EventPredicate
+from logline import FAIL, SUCCESS, format_event, format_line
+from logline.actions import FAULT
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from harness.cluster import Cluster
 
 HARNESS_SERVICE = "harness"
-FAULT_ACTION = "fault"
+FAULT_ACTION = FAULT
 
 __all__ = [
     "FAULT_ACTION",
@@ -58,12 +60,7 @@ def harness_line(action: str, result: str, **fields: object) -> str:
     """A log line of the ``harness`` pseudo-service, shaped like the containers' (UTC, as theirs)."""
     now = datetime.now(UTC)
     docker_timestamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    asctime = now.strftime("%Y-%m-%d %H:%M:%S,") + f"{now.microsecond // 1000:03d}"
-    text = " | ".join(
-        [f"action: {action}", f"result: {result}"]
-        + [f"{key}: {str(value).replace(' | ', ' / ').replace(chr(10), ' ')}" for key, value in fields.items()]
-    )
-    return f"{docker_timestamp} {asctime} INFO     {text}"
+    return f"{docker_timestamp} {format_line(format_event(action, result, **fields), 'INFO', now)}"
 
 
 class Fault:
@@ -118,7 +115,7 @@ class Fault:
             self.undo()
         else:
             self.active = False
-            self.cluster.note(FAULT_ACTION, "success", kind=self.kind, service=self.service, phase="teardown")
+            self.cluster.note(FAULT_ACTION, SUCCESS, kind=self.kind, service=self.service, phase="teardown")
 
     def _lasts(self) -> bool:
         return True
@@ -129,9 +126,9 @@ class Fault:
             action(self.cluster)  # type: ignore[operator]
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            self.cluster.note(FAULT_ACTION, "fail", kind=self.kind, service=self.service, phase=phase, error=error)
+            self.cluster.note(FAULT_ACTION, FAIL, kind=self.kind, service=self.service, phase=phase, error=error)
             raise FaultError(f"{phase} of {self.kind} on {self.service} failed: {error}") from exc
-        self.cluster.note(FAULT_ACTION, "success", kind=self.kind, service=self.service, phase=phase, **details)
+        self.cluster.note(FAULT_ACTION, SUCCESS, kind=self.kind, service=self.service, phase=phase, **details)
 
     def __enter__(self) -> Self:
         if self.cluster is None:

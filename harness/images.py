@@ -38,8 +38,8 @@ PULL_TIMEOUT = 300
 
 # What each image is made of: its Dockerfile plus these source folders.
 IMAGE_SOURCES: dict[str, tuple[str, ...]] = {
-    "server": ("protocol", "server"),
-    "client": ("protocol", "client"),
+    "server": ("logline", "protocol", "server"),
+    "client": ("logline", "protocol", "client"),
 }
 MOUNTED_CONFIGS = {"server/config.ini", "client/config.yaml"}
 

@@ -9,6 +9,10 @@ Docker adds in front of them: a compose prefix (``client1-1  | ...``) and/or the
 timestamp of ``docker logs --timestamps`` (``2026-11-27T04:57:01.123456789Z ...``).
 Everything else (tracebacks, blank lines, third-party output) is not an event:
 ``parse_line`` returns None for it and an ``EventLog`` keeps it as an ``UnparsedLine``.
+The line itself is read by ``logline`` (the one definition of the contract), strictly: a line
+shaped like an event that breaks the contract (``result: succes``) makes ``parse_line`` raise
+``LogLineError``, and an ``EventLog`` keeps it as an ``InvalidLine`` (``invalid_lines()``),
+which fails the scenario that saw it (harness.cluster, harness.plugin).
 """
 
 from __future__ import annotations
@@ -21,20 +25,17 @@ from datetime import datetime
 from itertools import count as counter
 from typing import overload
 
+from logline import SUCCESS, LogLineError
+from logline import parse_line as parse_contract_line
+from logline.actions import CONFIG, CONSULTA_GANADORES, LOTE_CONFIRMADO
+
 TRACEBACK_MARKER = "Traceback (most recent call last):"
-FIELD_SEPARATOR = " | "
-WINNERS_ACTION = "consulta_ganadores"
+WINNERS_ACTION = CONSULTA_GANADORES
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # `docker compose logs` pads the service (or container) name, then writes " | ".
 _COMPOSE_PREFIX = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)\s+\|(?: |$)")
 _DOCKER_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})(?: |$)")
-_EVENT = re.compile(
-    r"^(?:(?P<asctime>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3})\s+)?"
-    r"(?:(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+)?"
-    r"(?P<message>action:.*)$"
-)
-_ASCTIME_FORMAT = "%Y-%m-%d %H:%M:%S,%f"
 _REPLICA_SUFFIX = re.compile(r"[-_]\d+$")
 _CLIENT_SERVICE = re.compile(r"(?:^|[-_])client(?P<number>\d+)$")
 
@@ -93,6 +94,16 @@ class UnparsedLine:
     seq: int = 0
 
 
+@dataclass(frozen=True)
+class InvalidLine(UnparsedLine):
+    """A line shaped like an event that breaks the contract; ``reason`` says how."""
+
+    reason: str = ""
+
+    def describe(self) -> str:
+        return f"{self.service or '?'} | {self.text}  ({self.reason})"
+
+
 # -- parsing ----------------------------------------------------------------------------
 
 
@@ -115,33 +126,6 @@ def _strip_docker_decorations(line: str) -> tuple[str | None, str]:
     return service, text
 
 
-def _parse_time(asctime: str | None) -> datetime | None:
-    if asctime is None:
-        return None
-    try:
-        return datetime.strptime(asctime, _ASCTIME_FORMAT)
-    except ValueError:
-        return None
-
-
-def _split_pair(part: str) -> tuple[str, str]:
-    key, _, value = part.partition(":")
-    return key.strip(), value.strip()
-
-
-def _parse_message(message: str) -> tuple[str, str, dict[str, str]]:
-    """(action, result, other fields); values may contain ':'."""
-    parts = message.split(FIELD_SEPARATOR)
-    _, action = _split_pair(parts[0])
-    fields: dict[str, str] = {}
-    for part in parts[1:]:
-        key, value = _split_pair(part)
-        if key:
-            fields.setdefault(key, value)
-    result = fields.pop("result", "")
-    return action, result, fields
-
-
 def _resolve_service(explicit: str | None, from_prefix: str | None) -> str:
     if explicit is not None:
         return explicit
@@ -149,31 +133,35 @@ def _resolve_service(explicit: str | None, from_prefix: str | None) -> str:
 
 
 def parse_line(line: str, service: str | None = None, seq: int = 0) -> Event | None:
-    """The event of one log line, or None when the line is not an event.
+    """The event of one log line, or None when the line is not an event; ``LogLineError`` when
+    it is shaped like one but breaks the contract (e.g. ``result: succes``).
 
     ``service`` names the line's source; when None it comes from a compose prefix ("" if none).
     """
     prefix_service, text = _strip_docker_decorations(line)
-    match = _EVENT.match(text.strip())
-    if match is None:
+    parsed = parse_contract_line(text)
+    if parsed is None:
         return None
-    action, result, fields = _parse_message(match.group("message"))
-    if not action:
-        return None
+    try:
+        time = parsed.time
+    except ValueError:  # shaped like a timestamp, not a real date
+        time = None
     return Event(
         service=_resolve_service(service, prefix_service),
-        time=_parse_time(match.group("asctime")),
-        level=match.group("level") or "",
-        action=action,
-        result=result,
-        fields=fields,
+        time=time,
+        level=parsed.level or "",
+        action=parsed.event.action,
+        result=parsed.event.result,
+        fields=dict(parsed.event.fields),
         raw=line.rstrip("\r\n"),
         seq=seq,
     )
 
 
-def _parse_unparsed(line: str, service: str | None, seq: int) -> UnparsedLine:
+def _parse_unparsed(line: str, service: str | None, seq: int, error: LogLineError | None = None) -> UnparsedLine:
     prefix_service, text = _strip_docker_decorations(line)
+    if error is not None:
+        return InvalidLine(_resolve_service(service, prefix_service), text, line.rstrip("\r\n"), seq, error.reason)
     return UnparsedLine(_resolve_service(service, prefix_service), text, line.rstrip("\r\n"), seq)
 
 
@@ -235,7 +223,11 @@ class EventLog(Sequence[Event]):
         """Parse one line and keep it; returns its event (None if it is not one)."""
         with self._lock:
             seq = next(self._seq)
-            event = parse_line(line, service, seq)
+            try:
+                event = parse_line(line, service, seq)
+            except LogLineError as error:
+                self._records.append(_parse_unparsed(line, service, seq, error))
+                return None
             if event is None:
                 self._records.append(_parse_unparsed(line, service, seq))
             else:
@@ -305,6 +297,11 @@ class EventLog(Sequence[Event]):
             records = list(self._records)
         return [r for r in records if isinstance(r, UnparsedLine) and service in (None, r.service)]
 
+    def invalid_lines(self, service: str | None = None) -> list[InvalidLine]:
+        """The lines shaped like events that break the contract (the course's parser rejects a
+        whole log for one of them)."""
+        return [line for line in self.unparsed(service) if isinstance(line, InvalidLine)]
+
     def tracebacks(self, service: str | None = None) -> list[str]:
         """Each Python traceback printed outside an event, as its lines joined by newlines.
 
@@ -354,7 +351,7 @@ class EventLog(Sequence[Event]):
         """agency -> documents its client reported in ``consulta_ganadores | result: success``."""
         winners: dict[int, list[str]] = {}
         for agency, events in self._clients():
-            answers = [e for e in events if e.matches(WINNERS_ACTION, "success") and "agencia" not in e.fields]
+            answers = [e for e in events if e.matches(WINNERS_ACTION, SUCCESS) and "agencia" not in e.fields]
             if answers:
                 winners[agency] = _split_documents(answers[-1].get("dnis"))
         return winners
@@ -364,7 +361,7 @@ class EventLog(Sequence[Event]):
         (``lote_confirmado``) plus one per single bet (``apuesta_enviada``); 0 if none."""
         acknowledged: dict[int, int] = {}
         for agency, events in self._clients():
-            batch_totals = [e.int_field("total") or 0 for e in events if e.matches("lote_confirmado", "success")]
+            batch_totals = [e.int_field("total") or 0 for e in events if e.matches(LOTE_CONFIRMADO, SUCCESS)]
             single_bets = sum(1 for e in events if e.matches("apuesta_enviada", "success"))
             acknowledged[agency] = max(batch_totals, default=0) + single_bets
         return acknowledged
@@ -373,14 +370,30 @@ class EventLog(Sequence[Event]):
         """agency -> ``cantidad`` of each batch its client saw acknowledged (``lote_confirmado |
         result: success``), in the order sent."""
         return {
-            agency: [e.int_field("cantidad") or 0 for e in events if e.matches("lote_confirmado", "success")]
+            agency: [e.int_field("cantidad") or 0 for e in events if e.matches(LOTE_CONFIRMADO, SUCCESS)]
             for agency, events in self._clients()
         }
 
 
+class LogContractError(AssertionError):
+    """Lines shaped like events broke the log contract: the course's parser rejects such a log."""
+
+
+def assert_log_contract(events: EventLog, shown: int = 20) -> None:
+    """Every event-shaped line of ``events`` keeps the contract; else ``LogContractError`` naming them."""
+    invalid = events.invalid_lines()
+    if invalid:
+        listed = "\n".join(f"    {line.describe()}" for line in invalid[:shown])
+        more = f"\n    ... and {len(invalid) - shown} more" if len(invalid) > shown else ""
+        raise LogContractError(
+            f"{len(invalid)} log line(s) break the log contract (docs/CONVENTIONS.md; the course's "
+            f"parser rejects the whole log for one):\n{listed}{more}"
+        )
+
+
 def _configured_agency(events: list[Event]) -> int | None:
     """The ``client_id`` of the last ``config`` line among one service's events."""
-    configs = [e for e in events if e.matches("config", "success") and "client_id" in e.fields]
+    configs = [e for e in events if e.matches(CONFIG, SUCCESS) and "client_id" in e.fields]
     return configs[-1].int_field("client_id") if configs else None
 
 

@@ -100,9 +100,11 @@ class LogHub:
         index = start
         while True:
             with self._condition:
-                if index >= len(self.log) and not self._condition.wait_for(
-                    lambda seen=index: len(self.log) > seen, timeout
-                ):
+
+                def grown(seen: int = index) -> bool:
+                    return len(self.log) > seen
+
+                if index >= len(self.log) and not self._condition.wait_for(grown, timeout):
                     return
                 batch = self.log[index:]
             index += len(batch)

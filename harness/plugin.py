@@ -10,7 +10,8 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from harness.check.sut import Sut
 from harness.cluster import SESSION_LABEL, Cluster, new_run_id, sweep
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import REPO_ROOT, ImageSet, ensure_images
+from harness.logs import LogContractError, assert_log_contract
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 SESSION_ID = new_run_id()
@@ -91,7 +93,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     item.stash.setdefault(_report_key, {})[report.when] = report
     return report
@@ -221,7 +225,7 @@ def server_config_file(tmp_path: Path) -> Callable[..., Path]:
         text = (REPO_ROOT / "server" / "config.ini").read_text(encoding="utf-8")
         for key, value in {**(values or {}), **more}.items():
             line = f"{key} = {value}"
-            text, found = re.subn(rf"^{re.escape(key)}\s*=.*$", lambda _, line=line: line, text, flags=re.M)
+            text, found = re.subn(rf"^{re.escape(key)}\s*=.*$", partial(_literal, line), text, flags=re.M)
             if not found:
                 text = text.rstrip("\n") + f"\n{line}\n"
         path = tmp_path / f"server-config-{next(counter)}" / "config.ini"
@@ -230,6 +234,11 @@ def server_config_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+def _literal(text: str, _match: re.Match[str]) -> str:
+    """A ``re.sub`` replacement that inserts ``text`` as it is (no backslash escapes)."""
+    return text
 
 
 @pytest.fixture
@@ -293,6 +302,7 @@ def cluster(
     failed = _failed(request.node)
     artifacts = config.getoption("--harness-artifacts")
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    broken = []
     for made in created:
         if failed and artifacts:
             saved = made.save_artifacts(Path(artifacts) / request.node.name)
@@ -304,3 +314,10 @@ def cluster(
                 reporter.write_line(f"[harness] {made.how_to_reach()}")
             continue
         made.down()
+        if not failed:
+            try:
+                assert_log_contract(made.events())
+            except LogContractError as error:
+                broken.append(f"{made.project}: {error}")
+    if broken:  # the test passed, but a line the course's parser rejects fails the run
+        pytest.fail("\n".join(broken), pytrace=False)

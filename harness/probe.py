@@ -17,14 +17,17 @@ from docker.models.networks import Network
 
 from harness.cluster import RUN_LABEL, ClusterError
 from harness.engine import docker_client
+from logline import FAIL, format_event
+from logline.actions import TEST_ECHO_SERVER
 
 PROBE_TIMEOUT = 20
 IMPOSTOR_READY_TIMEOUT = 20
 # An HTTP server's answer: bytes on the right port that are not the protocol.
 GARBAGE_ANSWER = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+ECHO = None  # ``impostor_server(answer=ECHO)``: an echo server, as the course's exercise 3 has
 _IMPOSTOR_SCRIPT = """
 import socket, sys
-answer = bytes.fromhex(sys.argv[2])
+answer = None if sys.argv[2] == "echo" else bytes.fromhex(sys.argv[2])
 listener = socket.create_server(("0.0.0.0", int(sys.argv[1])))
 print("listening", flush=True)
 while True:
@@ -32,8 +35,8 @@ while True:
     with connection:
         connection.settimeout(2)
         try:
-            connection.recv(8192)
-            connection.sendall(answer)
+            received = connection.recv(8192)
+            connection.sendall(answer if answer is not None else received.rstrip() + b"\\n")
         except OSError:
             pass
 """
@@ -76,11 +79,11 @@ def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE
         try:
             result = container.wait(timeout=timeout)
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            return f"action: test_echo_server | result: fail | error: probe did not finish within {timeout}s", False
+            return format_event(TEST_ECHO_SERVER, FAIL, error=f"probe did not finish within {timeout}s"), False
         output = container.logs().decode(errors="replace").strip().splitlines()
-        line = next((entry for entry in reversed(output) if "test_echo_server" in entry), None)
+        line = next((entry for entry in reversed(output) if TEST_ECHO_SERVER in entry), None)
         if line is None:
-            line = "action: test_echo_server | result: fail | error: " + (output[-1] if output else "no output")
+            line = format_event(TEST_ECHO_SERVER, FAIL, error=output[-1] if output else "no output")
         return line, result["StatusCode"] == 0
     finally:
         with contextlib.suppress(NotFound):
@@ -92,14 +95,15 @@ def impostor_server(
     run_id: str,
     alias: str = "impostor",
     port: int = 12345,
-    answer: bytes = GARBAGE_ANSWER,
+    answer: bytes | None = GARBAGE_ANSWER,
     image: str | None = None,
     name: str | None = None,
 ) -> Iterator[str]:
     """A server that speaks something else: on the cluster's network as ``alias``, it answers
-    every connection with ``answer`` and closes it. Yields its ``host:port`` once it listens;
-    removed on exit (it carries the run's label, so ``sweep`` removes it too). ``image``: one with
-    ``python3`` (default: the cluster's client image); ``name``: the container's name."""
+    every connection with ``answer`` (with ``ECHO``: what it read, as a line) and closes it. Yields
+    its ``host:port`` once it listens; removed on exit (it carries the run's label, so ``sweep``
+    removes it too). ``image``: one with ``python3`` (default: the cluster's client image);
+    ``name``: the container's name."""
     if image is None:
         network, image = _network_and_image(run_id)
     else:
@@ -108,7 +112,7 @@ def impostor_server(
     container = client.containers.run(
         image,
         name=name,
-        entrypoint=["python3", "-c", _IMPOSTOR_SCRIPT, str(port), answer.hex()],
+        entrypoint=["python3", "-c", _IMPOSTOR_SCRIPT, str(port), "echo" if answer is None else answer.hex()],
         network=network.name,
         networking_config={network.name: client.api.create_endpoint_config(aliases=[alias])},
         labels=_labels(run_id, "impostor"),

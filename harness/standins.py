@@ -17,12 +17,14 @@ as a pull succeeds.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import re
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +40,7 @@ STANDIN_LABEL = "lottery-harness.standin"
 STANDIN_REPOSITORY = "lottery-harness/standin"
 DEBIAN_SUITE = "bookworm"
 PULL_TIMEOUT = 30
+LOCK_FILE = Path(tempfile.gettempdir()) / "lottery-harness-standins.lock"
 DEFAULT_DOCKERFILES = ("server/Dockerfile", "client/Dockerfile")
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -307,11 +310,23 @@ def ensure_from_images(
     needed = collect_external_images(dockerfiles, build_args)
     engine = engine or DockerEngine()
     standins = []
-    for image in needed:
-        standin = ensure_image(image, engine, report)
-        if standin is not None:
-            standins.append(standin)
+    with _one_at_a_time():
+        for image in needed:
+            standin = ensure_image(image, engine, report)
+            if standin is not None:
+                standins.append(standin)
     return standins
+
+
+@contextlib.contextmanager
+def _one_at_a_time() -> Iterator[None]:
+    """Parallel checks (xdist workers, CLI workers) build each stand-in once, not once each."""
+    with open(LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 # -- the real engine ---------------------------------------------------------------------------

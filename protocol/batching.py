@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from protocol.errors import ProtocolError
 from protocol.frame import MAX_PAYLOAD_SIZE, MessageType, build_frame
@@ -11,7 +11,10 @@ from protocol.messages import BATCH_OVERHEAD, BetData, encode_batch_payload, enc
 MAX_BATCH_BYTES = MAX_PAYLOAD_SIZE - BATCH_OVERHEAD
 
 
-class BuiltBatch(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class BuiltBatch:
+    """A finished BATCH: its seq, how many bets it holds, and its whole frame."""
+
     seq: int
     count: int
     frame: bytes

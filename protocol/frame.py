@@ -86,7 +86,7 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._header: Header | None = None
 
-    def feed(self, data: bytes) -> list[tuple[Header, bytes]]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[Header, bytes]]:
         self._buffer += data
         frames: list[tuple[Header, bytes]] = []
         while True:

@@ -163,7 +163,7 @@ class _Reader:
 
     __slots__ = ("_data", "_offset", "_what")
 
-    def __init__(self, data: bytes, what: str) -> None:
+    def __init__(self, data: bytes | bytearray | memoryview, what: str) -> None:
         self._data = data if type(data) is bytes else bytes(data)
         self._offset = 0
         self._what = what
@@ -577,7 +577,7 @@ def encode(message: Message) -> bytes:
     return build_frame(message.TYPE, message.agency, message.payload())
 
 
-def decode(header: Header, payload: bytes) -> Message:
+def decode(header: Header, payload: bytes | bytearray | memoryview) -> Message:
     """Strictly decode a payload whose header was already parsed."""
     if len(payload) != header.length:
         raise ProtocolError(f"header declares {header.length} payload bytes, got {len(payload)}")
@@ -587,7 +587,7 @@ def decode(header: Header, payload: bytes) -> Message:
     return message
 
 
-def decode_frame(frame: bytes) -> Message:
+def decode_frame(frame: bytes | bytearray | memoryview) -> Message:
     """Decode one complete frame; extra or missing bytes are errors."""
     header = parse_header(frame)
     return decode(header, frame[HEADER_SIZE:])

@@ -11,6 +11,16 @@ import logging
 import struct
 from dataclasses import dataclass, field
 
+from logline import FAIL, IN_PROGRESS, SUCCESS
+from logline.actions import (
+    AGENCIA_FINALIZADA,
+    APUESTA_ALMACENADA,
+    APUESTA_RECIBIDA,
+    CONSULTA_GANADORES,
+    LOTE_DUPLICADO,
+    SORTEO,
+    VERIFICAR_LOTE,
+)
 from protocol import (
     Ack,
     AckStatus,
@@ -126,21 +136,20 @@ class Conversation:
         if status is StoreStatus.DRAW_DONE:
             raise reject(ErrorCode.UNEXPECTED_MESSAGE, "the draw is done: no new bets")
         if status is StoreStatus.CONFLICT:
-            log_event(
-                "verificar_lote", "fail", logging.ERROR, agencia=agency, lote=seq, error=stale_store_reason(agency, seq)
-            )
-            raise reject(ErrorCode.CONFLICT, stale_store_reason(agency, seq))
+            reason = stale_store_reason(agency, seq)
+            log_event(VERIFICAR_LOTE, FAIL, logging.ERROR, agencia=agency, lote=seq, error=reason)
+            raise reject(ErrorCode.CONFLICT, reason)
         if status is StoreStatus.DUPLICATE:
-            log_event("lote_duplicado", "success", agencia=agency, lote=seq)
+            log_event(LOTE_DUPLICADO, SUCCESS, agencia=agency, lote=seq)
             return Reply([Ack(agency, AckStatus.DUPLICATE, len(bets))])
         if seq == NO_SEQ:
             (bet,) = bets
-            log_event("apuesta_almacenada", "success", dni=bet.document, numero=bet.number)
+            log_event(APUESTA_ALMACENADA, SUCCESS, dni=bet.document, numero=bet.number)
         else:
-            log_event("apuesta_recibida", "success", cantidad=len(bets), agencia=agency, lote=seq)
+            log_event(APUESTA_RECIBIDA, SUCCESS, cantidad=len(bets), agencia=agency, lote=seq)
             if logger.isEnabledFor(logging.DEBUG):  # once per batch, not once per bet
                 for bet in bets:
-                    log_event("apuesta_almacenada", "success", logging.DEBUG, dni=bet.document, numero=bet.number)
+                    log_event(APUESTA_ALMACENADA, SUCCESS, logging.DEBUG, dni=bet.document, numero=bet.number)
         return Reply([Ack(agency, AckStatus.OK, len(bets))])
 
     def _finish(self, agency: int) -> Reply:
@@ -157,14 +166,14 @@ class Conversation:
         self.finished_here = True
         if result.first_time:
             log_event(
-                "agencia_finalizada",
-                "success",
+                AGENCIA_FINALIZADA,
+                SUCCESS,
                 agencia=agency,
                 finalizadas=result.finished_agencies,
                 esperadas=self.lottery.agencies,
             )
         if result.draw_winners is not None:
-            log_event("sorteo", "success", ganadores=result.draw_winners)
+            log_event(SORTEO, SUCCESS, ganadores=result.draw_winners)
         status = AckStatus.OK if result.first_time else AckStatus.DUPLICATE
         return Reply([Ack(agency, status, result.bets_stored)])
 
@@ -182,12 +191,12 @@ class Conversation:
         """The READY answer for this connection's agency (only its own winners)."""
         agency = self.agency or 0
         documents = self.lottery.winners_of(agency)
-        log_event("consulta_ganadores", "success", agencia=agency, cant_ganadores=len(documents))
-        return split_winners(agency, documents)
+        log_event(CONSULTA_GANADORES, SUCCESS, agencia=agency, cant_ganadores=len(documents))
+        return [*split_winners(agency, documents)]
 
     def not_ready(self) -> list[Message]:
         agency = self.agency or 0
-        log_event("consulta_ganadores", "in_progress", logging.DEBUG, agencia=agency)
+        log_event(CONSULTA_GANADORES, IN_PROGRESS, logging.DEBUG, agencia=agency)
         return [Winners(agency, WinnersStatus.NOT_READY)]
 
 

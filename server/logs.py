@@ -1,4 +1,4 @@
-"""Log lines in the shared contract: ``action: X | result: Y | key: value ...`` (docs/CONVENTIONS.md).
+"""The server's logging set-up; the lines themselves follow ``logline`` (docs/CONVENTIONS.md).
 
 Every process writes to stdout; each line is a single ``os.write`` so lines from the
 parent and the workers never interleave (a pipe write of <= PIPE_BUF bytes is atomic).
@@ -10,8 +10,7 @@ import logging
 import os
 import sys
 
-LOG_FORMAT = "%(asctime)s %(levelname)-8s %(message)s"
-MAX_VALUE_CHARS = 1000
+from logline import LOG_FORMAT, format_event
 
 logger = logging.getLogger("server")
 
@@ -43,20 +42,7 @@ def setup_logging(level: str) -> None:
     root.setLevel(level)
 
 
-def clean_value(value: object) -> str:
-    """A value safe inside a log line: no ``|`` separators, no line breaks, bounded length."""
-    text = str(value)
-    if len(text) > MAX_VALUE_CHARS:
-        text = text[:MAX_VALUE_CHARS] + "..."
-    return text.replace("|", "/").replace("\r", " ").replace("\n", " ")
-
-
-def event(action: str, result: str, **fields: object) -> str:
-    parts = [f"action: {action}", f"result: {result}"]
-    parts.extend(f"{key}: {clean_value(value)}" for key, value in fields.items())
-    return " | ".join(parts)
-
-
 def log_event(action: str, result: str, level: int = logging.INFO, **fields: object) -> None:
+    """Log ``logline.format_event(action, result, **fields)`` at ``level`` (formatted only if enabled)."""
     if logger.isEnabledFor(level):
-        logger.log(level, event(action, result, **fields))
+        logger.log(level, format_event(action, result, **fields))

@@ -13,6 +13,19 @@ import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
+from logline import FAIL, SUCCESS
+from logline.actions import (
+    CONFIG,
+    DESCARTE_NO_CONFIRMADO,
+    LISTEN,
+    LOCK_LIBERADO,
+    RECUPERACION,
+    SHUTDOWN,
+    STARTUP,
+    WORKER_EXIT,
+    WORKER_RESTART,
+    WORKER_STOP,
+)
 from server import shutdown
 from server.config import ConfigError, ServerConfig, load_config
 from server.logs import log_event, setup_logging
@@ -33,8 +46,8 @@ def main() -> int:
         return 2
     setup_logging(config.logging_level)
     log_event(
-        "config",
-        "success",
+        CONFIG,
+        SUCCESS,
         port=config.port,
         listen_backlog=config.listen_backlog,
         logging_level=config.logging_level,
@@ -49,7 +62,7 @@ def main() -> int:
     try:
         return Supervisor(config).run()
     except Exception as exc:
-        log_event("startup", "fail", logging.ERROR, error=f"{type(exc).__name__}: {exc}")
+        log_event(STARTUP, FAIL, logging.ERROR, error=f"{type(exc).__name__}: {exc}")
         return 1
 
 
@@ -75,7 +88,7 @@ class Supervisor:
         self._recover()
         self.listener = open_listener(self.config)
         ip, port = self.listener.getsockname()[:2]
-        log_event("listen", "success", ip=ip, port=port)
+        log_event(LISTEN, SUCCESS, ip=ip, port=port)
         for slot in range(self.config.workers):
             self._start_worker(slot)
         while not shutdown.requested():
@@ -92,16 +105,16 @@ class Supervisor:
             lottery.close()
         if report.discarded:
             log_event(
-                "descarte_no_confirmado",
-                "success",
+                DESCARTE_NO_CONFIRMADO,
+                SUCCESS,
                 logging.WARNING,
                 bytes_apuestas=report.discarded.bets_bytes,
                 bytes_lotes=report.discarded.ledger_bytes,
                 bytes_finalizadas=report.discarded.finished_bytes,
             )
         log_event(
-            "recuperacion",
-            "success",
+            RECUPERACION,
+            SUCCESS,
             apuestas=report.bets,
             lotes=report.batches,
             agencias_finalizadas=report.finished_agencies,
@@ -109,8 +122,8 @@ class Supervisor:
         )
         if report.draw_done:
             log_event(
-                "recuperacion",
-                "success",
+                RECUPERACION,
+                SUCCESS,
                 logging.WARNING,
                 aviso=(
                     f"the store at {self.config.storage_path} holds a completed draw: every agency gets those "
@@ -140,15 +153,15 @@ class Supervisor:
                 continue
             process.join()
             del self.workers[slot]
-            log_event("worker_exit", "fail", logging.ERROR, worker=slot, pid=process.pid, exitcode=process.exitcode)
+            log_event(WORKER_EXIT, FAIL, logging.ERROR, worker=slot, pid=process.pid, exitcode=process.exitcode)
             if process.pid is not None and self.shared.release_if_held_by(process.pid):
-                log_event("lock_liberado", "success", logging.WARNING, worker=slot, pid=process.pid)
+                log_event(LOCK_LIBERADO, SUCCESS, logging.WARNING, worker=slot, pid=process.pid)
             self.restart_at[slot] = max(now, self.started_at[slot] + RESTART_BACKOFF)
         for slot, when in list(self.restart_at.items()):
             if now >= when and not shutdown.requested():
                 del self.restart_at[slot]
                 self._start_worker(slot)
-                log_event("worker_restart", "success", worker=slot, pid=self.workers[slot].pid)
+                log_event(WORKER_RESTART, SUCCESS, worker=slot, pid=self.workers[slot].pid)
 
     def _shutdown(self) -> None:
         if self.listener is not None:
@@ -161,7 +174,7 @@ class Supervisor:
         for slot, process in self.workers.items():
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
-                log_event("worker_stop", "fail", logging.WARNING, worker=slot, error="did not stop in time: killed")
+                log_event(WORKER_STOP, FAIL, logging.WARNING, worker=slot, error="did not stop in time: killed")
                 process.kill()
                 process.join(1.0)
-        log_event("shutdown", "success")
+        log_event(SHUTDOWN, SUCCESS)

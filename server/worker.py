@@ -16,6 +16,15 @@ import socket
 import time
 from collections.abc import Callable
 
+from logline import FAIL, SUCCESS
+from logline.actions import (
+    ACCEPT_CONNECTIONS,
+    APUESTA_RECIBIDA,
+    CLOSE_CONNECTION,
+    CONNECTION,
+    WORKER_START,
+    WORKER_STOP,
+)
 from protocol import Error, ErrorCode, PeerClosed, TruncatedFrame
 from server import shutdown
 from server.config import ServerConfig
@@ -46,7 +55,7 @@ class Worker:
     def run(self) -> None:
         self.lottery.open()
         self.selector.register(self.listener, selectors.EVENT_READ, None)
-        log_event("worker_start", "success", worker=self.index, pid=os.getpid())
+        log_event(WORKER_START, SUCCESS, worker=self.index, pid=os.getpid())
         try:
             while not shutdown.requested() and os.getppid() == self.parent_pid:
                 for key, _ in self.selector.select(TICK):
@@ -70,14 +79,14 @@ class Worker:
             except (BlockingIOError, InterruptedError):
                 return  # another worker took it
             except OSError as exc:
-                log_event("accept_connections", "fail", logging.WARNING, error=exc)
+                log_event(ACCEPT_CONNECTIONS, FAIL, logging.WARNING, error=exc)
                 self.selector.unregister(self.listener)
                 self._accept_paused_until = time.monotonic() + ACCEPT_PAUSE
                 return
             connection = Connection(sock, address[0], Conversation(self.lottery))
             self.connections[connection.fd] = connection
             self.selector.register(connection.sock, selectors.EVENT_READ, connection)
-            log_event("accept_connections", "success", ip=connection.ip)
+            log_event(ACCEPT_CONNECTIONS, SUCCESS, ip=connection.ip)
 
     def _resume_accepting(self, now: float) -> None:
         if self._accept_paused_until is not None and now >= self._accept_paused_until:
@@ -169,8 +178,8 @@ class Worker:
             reason = problem.reason
             if problem.rejected_bets is not None:
                 log_event(
-                    "apuesta_recibida",
-                    "fail",
+                    APUESTA_RECIBIDA,
+                    FAIL,
                     logging.WARNING,
                     cantidad=problem.rejected_bets,
                     agencia=agency,
@@ -179,7 +188,7 @@ class Worker:
             connection.try_send([Error(agency or 0, problem.code, reason)])
         else:
             reason = problem
-        log_event("connection", "fail", logging.WARNING, ip=connection.ip, agencia=agency or 0, error=reason)
+        log_event(CONNECTION, FAIL, logging.WARNING, ip=connection.ip, agencia=agency or 0, error=reason)
         self._close(connection)
 
     def _close(self, connection: Connection) -> None:
@@ -190,7 +199,7 @@ class Worker:
         with contextlib.suppress(KeyError, ValueError):  # held connections are not registered
             self.selector.unregister(connection.sock)
         connection.close()
-        log_event("close_connection", "success", ip=connection.ip, agencia=connection.agency)
+        log_event(CLOSE_CONNECTION, SUCCESS, ip=connection.ip, agencia=connection.agency)
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -203,7 +212,7 @@ class Worker:
             self._close(connection)
         self.selector.close()
         self.lottery.close()
-        log_event("worker_stop", "success", worker=self.index, pid=os.getpid())
+        log_event(WORKER_STOP, SUCCESS, worker=self.index, pid=os.getpid())
 
 
 def run_worker(index: int, listener: socket.socket, config: ServerConfig, shared: SharedState, parent_pid: int) -> None:

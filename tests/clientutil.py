@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from logline import parse_line
 from protocol import (
     HEADER_SIZE,
     Ack,
@@ -370,6 +371,23 @@ class ClientProcess:
                     raise AssertionError(f"no line with {text!r} within {timeout} s; got:\n" + self.output())
                 self._changed.wait(min(remaining, 0.05))
 
+    def wait_for_events(
+        self, action: str, result: str | None = None, count: int = 1, timeout: float = WAIT
+    ) -> list[dict[str, str]]:
+        """The ``action`` (``result``) events, once there are at least ``count`` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.events(action, result)
+            if len(found) >= count:
+                return found
+            with self._changed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.process.poll() is not None and not self._readers_alive()):
+                    raise AssertionError(
+                        f"no {count} `{action} | {result}` events within {timeout} s; got:\n" + "\n".join(self.lines)
+                    )
+                self._changed.wait(min(remaining, 0.05))
+
     def _readers_alive(self) -> bool:
         return any(reader.is_alive() for reader in self._readers)
 
@@ -397,12 +415,10 @@ class ClientProcess:
         with self._changed:
             lines = list(self.lines)
         for line in lines:
-            _, marker, message = line.partition("action: ")
-            if not marker:
+            parsed = parse_line(line)  # a line that breaks the log contract raises: the test fails
+            if parsed is None or parsed.event.action != action or result not in (None, parsed.event.result):
                 continue
-            fields = dict(part.split(": ", 1) for part in ("action: " + message).split(" | "))
-            if fields["action"] == action and (result is None or fields.get("result") == result):
-                found.append(fields)
+            found.append({"action": parsed.event.action, "result": parsed.event.result, **parsed.event.fields})
         return found
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from logline import SUCCESS, LogEvent, parse_line
+from logline.actions import LISTEN, WORKER_START
 from protocol import (
     Ack,
     AckStatus,
@@ -68,13 +70,10 @@ class ServerProcess:
         def listening() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited with {self.process.returncode}:\n{self.output()}")
-            lines = self.lines()
-            workers_started = sum("action: worker_start | result: success" in line for line in lines)
-            return workers_started >= self.workers and any("action: listen | result: success" in line for line in lines)
+            return len(self.events(WORKER_START, SUCCESS)) >= self.workers and bool(self.events(LISTEN, SUCCESS))
 
         wait_until(listening, START_TIMEOUT, "the server to listen with every worker started")
-        line = next(line for line in self.lines() if "action: listen | result: success" in line)
-        self.port = int(line.rsplit("port: ", 1)[1])
+        self.port = int(self.parsed_events(LISTEN, SUCCESS)[0].fields["port"])
         return self
 
     # -- output --------------------------------------------------------------------------
@@ -85,9 +84,19 @@ class ServerProcess:
     def lines(self) -> list[str]:
         return self.output().splitlines()
 
+    def parsed_events(self, action: str, result: str | None = None) -> list[LogEvent]:
+        """The events of ``action`` (and ``result``) in order; a line that breaks the log contract
+        raises ``LogLineError``, failing the test."""
+        found = []
+        for line in self.lines():
+            parsed = parse_line(line)
+            if parsed is not None and parsed.event.action == action and result in (None, parsed.event.result):
+                found.append(parsed.event)
+        return found
+
     def events(self, action: str, result: str | None = None) -> list[str]:
-        prefix = f"action: {action} | result: {result}" if result else f"action: {action} | "
-        return [line for line in self.lines() if prefix in line]
+        """The messages (``action: ... | ...``) of the events of ``action`` (and ``result``)."""
+        return [event.message() for event in self.parsed_events(action, result)]
 
     def wait_for(self, text: str, count: int = 1, timeout: float = 5.0) -> None:
         wait_until(lambda: sum(text in line for line in self.lines()) >= count, timeout, repr(text))

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import io
+import itertools
+import logging
 import random
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from client.backoff import Backoff, BackoffSettings
+from client.backoff import Backoff, BackoffSettings, GrowingInterval
 from client.bets import MalformedRow, bet_from_env, read_bets
 from client.config import ConfigError, ServerAddress, load_config, parse_address, parse_seconds
 from client.link import LinkFailure
-from client.logs import event
 from client.session import Session, read_ack, read_winners
+from logline import IN_PROGRESS, parse_message
 from protocol import Ack, AckStatus, BetData, Error, ErrorCode, Winners, WinnersStatus, decode_frame
 
 # -- settings -----------------------------------------------------------------------------
@@ -196,12 +198,63 @@ def test_bet_from_env() -> None:
         bet_from_env({**env, "NACIMIENTO": "ayer"})
 
 
-# -- log lines ----------------------------------------------------------------------------
+# -- progress lines -----------------------------------------------------------------------
 
 
-def test_event_values_cannot_break_the_line() -> None:
-    line = event("x", "fail", error="one | two\nthree", n=3)
-    assert line == "action: x | result: fail | error: one / two three | n: 3"
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_growing_interval_is_due_first_then_after_doubling_gaps() -> None:
+    clock = FakeClock()
+    interval = GrowingInterval(clock, first=1.0, multiplier=2.0, maximum=4.0)
+    due_at = []
+    for _ in range(200):
+        if interval.due():
+            due_at.append(clock.now)
+        clock.sleep(0.25)
+    assert due_at[:5] == [0.0, 1.0, 3.0, 7.0, 11.0]  # gaps 1, 2, 4, then capped at 4
+    assert len(due_at) == 5 + (50 - 11) // 4
+
+
+class NotReadyLink:
+    """Answers WINNERS_QUERY with NOT_READY ``not_ready`` times, then READY."""
+
+    def __init__(self, not_ready: int) -> None:
+        self.not_ready = not_ready
+
+    def exchange(self, frame: bytes, read_reply):
+        self.not_ready -= 1
+        answer = Winners(1, WinnersStatus.NOT_READY) if self.not_ready >= 0 else Winners(1, WinnersStatus.READY, ("7",))
+        return read_reply(lambda: answer)
+
+
+def test_waiting_for_the_draw_logs_info_at_growing_intervals(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    session = Session(
+        1,
+        NotReadyLink(not_ready=40),  # type: ignore[arg-type]
+        Backoff(BackoffSettings(0.5, 0.5, 1), random.Random(0)),  # every poll 0.25-0.5 s apart
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    with caplog.at_level(logging.DEBUG, logger="client"):
+        assert session.await_winners() == ("7",)
+    waits = [(r.levelno, parse_message(r.getMessage())) for r in caplog.records]
+    waits = [(level, event) for level, event in waits if event.result == IN_PROGRESS]
+    assert [event.action for _, event in waits] == ["consulta_ganadores"] * 40
+    info_attempts = [int(event.fields["intento"]) for level, event in waits if level == logging.INFO]
+    assert info_attempts[0] == 1
+    gaps = [b - a for a, b in itertools.pairwise(info_attempts)]
+    assert len(info_attempts) >= 3 and gaps == sorted(gaps) and gaps[-1] > gaps[0], info_attempts
+    assert len(info_attempts) < 10  # not one per poll
 
 
 # -- reply readers ------------------------------------------------------------------------

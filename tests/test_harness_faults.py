@@ -141,11 +141,13 @@ def test_the_trial_trigger_counts_from_the_targets_first_line() -> None:
         ("client1", "action: connect | result: success"),
     ]
     log = EventLog()
-    events = [log.feed(line, service) for service, line in lines]
+    events = [event for service, line in lines if (event := log.feed(line, service)) is not None]
+    assert len(events) == len(lines)
     fires = _kth_event("client1", 2, ["client1"])
     assert [fires(event) for event in events] == [False, False, False, True, True]
     ends = _kth_event("server", 99, ["client1"])
     done = log.feed("action: shutdown | result: success | reason: done", "client1")
+    assert done is not None
     assert [ends(event) for event in events] == [False] * 5 and ends(done)
 
 

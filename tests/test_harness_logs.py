@@ -9,7 +9,8 @@ from datetime import datetime
 
 import pytest
 
-from harness.logs import Event, EventLog, agency_from_service, parse_line, parse_lines, where
+from harness.logs import Event, EventLog, InvalidLine, agency_from_service, parse_line, parse_lines, where
+from logline import LogLineError
 
 # What `docker compose logs` printed for a run with 2 clients (client2 in single-bet mode).
 COMPOSE_LOGS = """\
@@ -88,10 +89,10 @@ def test_values_may_contain_colons() -> None:
     assert event.raw.endswith("retry_in: 0.5")
 
 
-def test_missing_result_level_and_time_are_tolerated() -> None:
-    event = parse_line("action: shutdown")
+def test_missing_level_and_time_are_tolerated() -> None:
+    event = parse_line("action: shutdown | result: success")
     assert event is not None
-    assert (event.action, event.result, event.level, event.time, event.fields) == ("shutdown", "", "", None, {})
+    assert (event.action, event.result, event.level, event.time, event.fields) == ("shutdown", "success", "", None, {})
     empty_value = parse_line("2026-11-27 04:57:01,123 INFO     action: consulta_ganadores | result: success | dnis: ")
     assert empty_value is not None and empty_value.fields == {"dnis": ""}
 
@@ -106,11 +107,39 @@ def test_missing_result_level_and_time_are_tolerated() -> None:
         'server  |   File "/app/server/main.py", line 3, in <module>',
         "ValueError: a | b",
         "2026-11-27 04:57:01,123 INFO     something else happened",
-        "2026-11-27 04:57:01,123 INFO     action:  | result: success",
     ],
 )
 def test_non_events_are_none(line: str) -> None:
     assert parse_line(line) is None
+
+
+BROKEN = "server  | 2026-11-27 04:57:01,123 INFO     action: close_connection | result: succes | ip: 172.18.0.4"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        BROKEN,
+        "2026-11-27 04:57:01,123 INFO     action:  | result: success",
+        "action: shutdown",
+        "client1-1  | action: x | result: success | a | b",
+    ],
+)
+def test_a_line_that_breaks_the_contract_raises(line: str) -> None:
+    with pytest.raises(LogLineError, match="invalid log line"):
+        parse_line(line)
+
+
+def test_the_event_log_keeps_broken_lines_apart_and_names_them() -> None:
+    log = parse_lines([BROKEN, "server  | 2026-11-27 04:57:01,124 INFO     action: shutdown | result: success"])
+    assert [event.action for event in log] == ["shutdown"]  # the broken line is no event at all
+    (invalid,) = log.invalid_lines()
+    assert isinstance(invalid, InvalidLine)
+    assert invalid.service == "server" and "result: succes |" in invalid.text and "'succes'" in invalid.reason
+    assert "close_connection | result: succes" in invalid.describe()
+    assert log.invalid_lines(service="client1") == []
+    assert log.filter(service="server").invalid_lines() == [invalid]
+    assert parse_lines(COMPOSE_LOGS).invalid_lines() == []
 
 
 def test_event_log_counts_filters_and_firsts(run_log: EventLog) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,30 @@ def test_cli_rejects_a_build_arg_without_value(tmp_path: Path, capsys):
     dockerfile.write_text("FROM scratch\n")
     assert main(["standins", str(dockerfile), "--build-arg", "BASE"]) == 2
     assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+def test_parallel_callers_take_turns_so_a_stand_in_is_built_once(tmp_path: Path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM golang:1.19\n")
+    engine = FakeEngine()
+    builds: list[str] = []
+    second_build = threading.Event()
+
+    def build(kind: Kind, report) -> None:
+        builds.append(kind.name)
+        if len(builds) > 1:
+            second_build.set()
+        # Unserialised, the other caller gets here at once; serialised, it cannot until we return.
+        second_build.wait(timeout=0.5)
+        engine.images[kind.tag] = "standin-golang"
+
+    engine.build_standin = build  # type: ignore[method-assign]
+    callers = [
+        threading.Thread(target=ensure_from_images, args=([dockerfile],), kwargs={"engine": engine}) for _ in "ab"
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=10)
+    assert builds == ["golang"]
+    assert engine.tagged == [(GOLANG.tag, "golang:1.19")]  # the second caller found it tagged

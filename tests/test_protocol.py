@@ -280,21 +280,21 @@ def test_error_reason_is_truncated_to_fit_a_frame() -> None:
         (BET._replace(document="-1"), "document must be ASCII digits, got '-1'"),
         (BET._replace(document="\uff11\uff12"), "document must be ASCII digits, got '\uff11\uff12'"),
         (BET._replace(document="²"), "document must be ASCII digits, got '²'"),
-        (BET._replace(document=12), "document must be ASCII digits, got 12"),
-        (BET._replace(number="12"), "number must be an integer in 0..4294967295, got '12'"),
-        (BET._replace(number=1.0), "number must be an integer in 0..4294967295, got 1.0"),
+        (BET._replace(document=12), "document must be ASCII digits, got 12"),  # type: ignore[arg-type]  # deliberately the wrong type
+        (BET._replace(number="12"), "number must be an integer in 0..4294967295, got '12'"),  # type: ignore[arg-type]  # deliberately the wrong type
+        (BET._replace(number=1.0), "number must be an integer in 0..4294967295, got 1.0"),  # type: ignore[arg-type]  # deliberately the wrong type
         (BET._replace(number=True), "number must be an integer in 0..4294967295, got True"),
-        (BET._replace(number=None), "number must be an integer in 0..4294967295, got None"),
+        (BET._replace(number=None), "number must be an integer in 0..4294967295, got None"),  # type: ignore[arg-type]  # deliberately the wrong type
         (BET._replace(number=-1), "number must be an integer in 0..4294967295, got -1"),
         (BET._replace(number=2**32), "number must be an integer in 0..4294967295, got 4294967296"),
-        (BET._replace(birthdate="1999-03-17"), "birthdate must be a date, got '1999-03-17'"),
+        (BET._replace(birthdate="1999-03-17"), "birthdate must be a date, got '1999-03-17'"),  # type: ignore[arg-type]  # deliberately the wrong type
         (
             BET._replace(birthdate=datetime(1999, 3, 17)),
             "birthdate must be a date, got datetime.datetime(1999, 3, 17, 0, 0)",
         ),
         (BET._replace(first_name="\ud800"), "first_name is not encodable as UTF-8 (surrogates not allowed)"),
         (BET._replace(last_name="a\udfff"), "last_name is not encodable as UTF-8 (surrogates not allowed)"),
-        (BET._replace(first_name=b"Ana"), "first_name must be a str, got b'Ana'"),
+        (BET._replace(first_name=b"Ana"), "first_name must be a str, got b'Ana'"),  # type: ignore[arg-type]  # deliberately the wrong type
         (BET._replace(first_name="x" * 8183), "first_name of 8183 bytes cannot fit in a frame"),
         (BET._replace(document="1" * 8183), "document of 8183 bytes cannot fit in a frame"),
     ],
@@ -326,14 +326,14 @@ def test_encoder_refuses_bad_bets(bet: BetData, reason: str) -> None:
         (Batch(1, -1, (BET,)), "seq must be an integer in 0..4294967295, got -1"),
         (Batch(1, 2**32, (BET,)), "seq must be an integer in 0..4294967295, got 4294967296"),
         (Batch(1, 0, (BET,)), "a batch's seq starts at 1"),
-        (Ack(1, 2, 1), "ACK: unknown AckStatus 2"),
+        (Ack(1, 2, 1), "ACK: unknown AckStatus 2"),  # type: ignore[arg-type]  # deliberately the wrong type
         (Ack(1, AckStatus.OK, -1), "count must be an integer in 0..4294967295, got -1"),
         (Ack(1, AckStatus.OK, 2**32), "count must be an integer in 0..4294967295, got 4294967296"),
-        (Winners(1, 3), "WINNERS: unknown WinnersStatus 3"),
+        (Winners(1, 3), "WINNERS: unknown WinnersStatus 3"),  # type: ignore[arg-type]  # deliberately the wrong type
         (Winners(1, WinnersStatus.NOT_READY, ("1",)), "WINNERS: a not-ready answer carries no documents"),
         (Winners(1, WinnersStatus.READY, ("1a",)), "document must be ASCII digits, got '1a'"),
         (Winners(1, WinnersStatus.READY, ("",)), "document must be ASCII digits, got ''"),
-        (Error(1, 99, "x"), "ERROR: unknown ErrorCode 99"),
+        (Error(1, 99, "x"), "ERROR: unknown ErrorCode 99"),  # type: ignore[arg-type]  # deliberately the wrong type
     ],
 )
 def test_encoder_refuses_bad_messages(message: Message, reason: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import Ack, AckStatus, Batch, BetData, encode
+from protocol import Ack, AckStatus, Batch, BetData, Message, encode
 from server.connection import Connection
 from server.model import Bet, agency_bets_to_csv, bets_to_csv, has_won, load_bets, load_winning_bets
 
@@ -90,7 +90,7 @@ def test_send_delivers_small_and_large_replies() -> None:
     with peer, connection.sock:
         connection.send([Ack(4, AckStatus.OK, 20)])
         assert peer.recv(100) == encode(Ack(4, AckStatus.OK, 20))
-        big = [Ack(4, AckStatus.OK, i) for i in range(200_000)]  # 3 MB: more than the socket buffer
+        big: list[Message] = [Ack(4, AckStatus.OK, i) for i in range(200_000)]  # 3 MB: more than the socket buffer
         received = bytearray()
         expected = b"".join(encode(ack) for ack in big)
 

@@ -141,7 +141,7 @@ def run_with_config(tmp_path: Path, config_text: str | None, **env: str) -> subp
         ("not an ini file\n", {}),
         ("[DEFAULT]\nSERVER_IP = 127.0.0.1\n", {}),
         ((REPO_ROOT / "server" / "config.ini").read_text(), {"SERVER_PORT": "eighty"}),
-        ((REPO_ROOT / "server" / "config.ini").read_text(), {"AGENCIES": "0"}),
+        ((REPO_ROOT / "server" / "config.ini").read_text(), {"AGENCIES": "-1"}),
     ],
 )
 def test_bad_config_exits_2_with_one_line(tmp_path: Path, config_text: str | None, env: dict[str, str]) -> None:
