@@ -37,13 +37,13 @@ VARIANTS = [
         "misspelt result word",
         {
             "server/conversation.py": (
-                'log_event("apuesta_recibida", "success"',
-                'log_event("apuesta_recibida", "sucess"',
+                "log_event(APUESTA_RECIBIDA, SUCCESS, cantidad=len(bets), agencia=agency, lote=seq)",
+                'logging.getLogger("server").info(f"action: apuesta_recibida | result: sucess | cantidad: {len(bets)}")',  # noqa: E501
             )
         },
         "ej6/total 41",
         "total 41",
-        "['sucess'] outside success/fail/in_progress",
+        "result 'sucess' is not one of success, fail, in_progress",
     ),
     Variant(
         "every agency answered with all winners",
@@ -68,8 +68,8 @@ VARIANTS = [
         "exit 1 on SIGTERM",
         {
             "client/main.py": (
-                'logger.info(event("shutdown", "success", reason=stop.signal_name))\n        return EXIT_DONE',
-                'logger.info(event("shutdown", "success", reason=stop.signal_name))\n        return 1',
+                "logger.info(format_event(SHUTDOWN, SUCCESS, reason=stop.signal_name))\n        return EXIT_DONE",
+                "logger.info(format_event(SHUTDOWN, SUCCESS, reason=stop.signal_name))\n        return 1",
             )
         },
         "ej4/client mid-loop",

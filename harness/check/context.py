@@ -16,7 +16,7 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
 from harness.check.build import SutImages, build_sut_images
-from harness.check.lines import Line, is_bad_result_word, parse_contract_line
+from harness.check.lines import Line, parse_contract_line
 from harness.check.run import SutRun
 from harness.check.sut import Sut, tree_digest
 from harness.check.verdict import Verdict
@@ -137,15 +137,15 @@ def wait_for_any_line(run: SutRun, service: str, timeout: float) -> bool:
 
 
 def contract_problems(lines: Sequence[Line]) -> tuple[list[str], list[str]]:
-    """(problems, evidence) for result words outside the contract's three, and ``result: fail``
-    lines of a happy path."""
+    """(problems, evidence) for lines that break the log contract (a result word outside
+    success/fail/in_progress...), and ``result: fail`` lines of a happy path."""
     problems: list[str] = []
     evidence: list[str] = []
-    bad = [line for line in lines if line.event is not None and is_bad_result_word(line.event)]
-    if bad:
-        words = sorted({line.event.result for line in bad if line.event is not None})
-        problems.append(f"result word(s) {words} outside success/fail/in_progress")
-        evidence += [line.shown() for line in bad[:5]]
+    broken = [line for line in lines if line.broken is not None]
+    if broken:
+        reasons = list(dict.fromkeys(line.broken or "" for line in broken))
+        problems.append(f"{len(broken)} line(s) break the log contract: {'; '.join(reasons[:3])}")
+        evidence += [line.shown() for line in broken[:5]]
     failed = [line for line in lines if line.event is not None and line.event.result == "fail"]
     if failed:
         problems.append(f"{len(failed)} `result: fail` line(s) in a run that should have none")

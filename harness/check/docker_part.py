@@ -166,14 +166,13 @@ def _shutdown_verdict(name: str, run: SutRun, stopped: list[Stopped], running_be
         tail = log.of(stop.service)[-2:]
         evidence += shown(tail)
     first_signal = min(stop.stamp for stop in stopped)
-    before = [line for line in log.events() if line.stamp < first_signal]
+    before = [line for line in log.lines if line.stamp < first_signal]
     line_problems, line_evidence = contract_problems(before)
     problems += [f"before the stop: {problem}" for problem in line_problems]
-    bad_after = [line for line in log.bad_result_words() if line.stamp >= first_signal]
-    if bad_after:
-        words = sorted({line.event.result for line in bad_after if line.event is not None})
-        problems.append(f"result word(s) {words} outside success/fail/in_progress")
-        line_evidence += shown(bad_after[:3])
+    broken_after = [line for line in log.broken() if line.stamp >= first_signal]
+    if broken_after:
+        problems.append(f"after the stop, line(s) that break the log contract: {broken_after[0].broken}")
+        line_evidence += shown(broken_after[:3])
     problems += [f"{service} was not running when signalled" for service in running_before]
     expected = f"exit 0 within {GRACE:.0f}s of SIGTERM; no `result: fail` before it"
     seen = "; ".join(evidence[:1]) if not problems else ""

@@ -1,9 +1,11 @@
 """Log lines of a system under test, read with the course's rules (../shared/tp0-contract.md).
 
 A line is an event when it contains ``action: A | result: R``; text before ``action:`` (a
-timestamp, a level, a logger's ``msg="``) is ignored. ``R`` must be one of RESULT_WORDS: any
-other word is itself a failure of the check that reads the line (``bad_result_words``). Lines
-are kept with the engine's timestamp, the only clock common to every container.
+timestamp, a level, a logger's ``msg="``) is ignored. What follows is read strictly by
+``logline`` (the project's one log contract): a result word outside success/fail/in_progress, a
+missing result, a repeated or reserved key make the line *broken*, and a broken line is itself
+a failure of the check that reads it. Lines are kept with the engine's timestamp, the only clock
+common to every container.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from docker.models.containers import Container
 
 from harness.logs import Event, parse_line
 from harness.logstream import sortable_timestamp
+from logline import LogLineError
 
-RESULT_WORDS = frozenset({"success", "fail", "in_progress"})
 ACTION_MARKER = "action:"
 
 
@@ -29,16 +31,20 @@ def stamp_seconds(stamp: str) -> float:
     return whole + float(f"0.{fraction or 0}")
 
 
-def parse_contract_line(text: str, service: str) -> Event | None:
-    """The event of one line (None if it has no ``action:``); the result word is not judged here."""
+def read_event(text: str, service: str) -> tuple[Event | None, str | None]:
+    """(the event of one line, None if it has no ``action:``; why it breaks the contract, or None)."""
     start = text.find(ACTION_MARKER)
     if start < 0:
-        return None
-    return parse_line(text[start:].rstrip().removesuffix('"'), service)
+        return None, None
+    try:
+        return parse_line(text[start:].rstrip().removesuffix('"'), service), None
+    except LogLineError as error:
+        return None, error.reason
 
 
-def is_bad_result_word(event: Event) -> bool:
-    return event.result not in RESULT_WORDS
+def parse_contract_line(text: str, service: str) -> Event | None:
+    """The event of one line; None when it is none or a broken one (waits skip those)."""
+    return read_event(text, service)[0]
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Line:
     stamp: str
     text: str
     event: Event | None
+    broken: str | None = None  # why the line breaks the log contract (then ``event`` is None)
 
     def shown(self) -> str:
         return f"{self.service} | {self.text}"
@@ -86,8 +93,9 @@ class RunLog:
     def events(self) -> list[Line]:
         return [line for line in self.lines if line.event is not None]
 
-    def bad_result_words(self) -> list[Line]:
-        return [line for line in self.events() if line.event is not None and is_bad_result_word(line.event)]
+    def broken(self) -> list[Line]:
+        """Lines shaped like events that break the contract (e.g. ``result: sucess``)."""
+        return [line for line in self.lines if line.broken is not None]
 
     def failures(self) -> list[Line]:
         return [line for line in self.events() if line.event is not None and line.event.result == "fail"]
@@ -106,5 +114,6 @@ def read_container(service: str, container: Container) -> list[Line]:
     for entry in raw.splitlines():
         stamp, _, text = entry.partition(" ")
         text = text.rstrip("\r")
-        lines.append(Line(service, sortable_timestamp(stamp), text, parse_contract_line(text, service)))
+        event, broken = read_event(text, service)
+        lines.append(Line(service, sortable_timestamp(stamp), text, event, broken))
     return lines

@@ -53,7 +53,7 @@ def check_env_bet(ctx: CheckContext) -> list[Verdict]:
         problems.append(f"client1 logged no `apuesta_enviada | result: success | dni: {dni} | numero: {numero}`")
     if not any(line.matches("apuesta_almacenada", "success", dni=dni, numero=numero) for line in stored):
         problems.append(f"the server logged no `apuesta_almacenada | result: success | dni: {dni} | numero: {numero}`")
-    line_problems, line_evidence = contract_problems(log.events())
+    line_problems, line_evidence = contract_problems(log.lines)
     problems += line_problems
     evidence = shown(sent + stored) + line_evidence or shown(log.events()[-8:])
     expected = f"apuesta_enviada and apuesta_almacenada with dni {dni}, numero {numero}; client exit 0"
@@ -121,7 +121,7 @@ def check_batch_total(ctx: CheckContext, *, rows: int, long_names: bool = False)
         problems.append(f"batches of {too_big} bets, over batch.maxAmount = {MAX_AMOUNT}")
     if not long_names and any(size != MAX_AMOUNT for size in sizes[:-1]):
         problems.append(f"a batch before the last is not full ({MAX_AMOUNT}): {sizes}")
-    line_problems, line_evidence = contract_problems(log.events())
+    line_problems, line_evidence = contract_problems(log.lines)
     problems += line_problems
     evidence = line_evidence + shown(batches[-4:] if not problems else batches[-8:])
     if long_names:
@@ -144,7 +144,10 @@ def _summary(sizes: Sequence[int]) -> str:
 
 
 def before(first: Line, second: Line) -> bool:
-    """``first`` was logged before ``second`` by more than the engine's stamping jitter."""
+    """``first`` was logged before ``second``: exactly within one container's log, by more than the
+    engine's stamping jitter across two containers."""
+    if first.service == second.service:
+        return first.stamp < second.stamp
     return stamp_seconds(second.stamp) - stamp_seconds(first.stamp) > ORDER_TOLERANCE
 
 
@@ -204,7 +207,7 @@ def winner_verdicts(
             order_evidence,
         )
     )
-    line_problems, line_evidence = contract_problems(log.events())
+    line_problems, line_evidence = contract_problems(log.lines)
     verdicts.append(
         verdict(
             exercise,
