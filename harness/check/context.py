@@ -109,7 +109,8 @@ def wait_clients(run: SutRun, services: Sequence[str], timeout: float) -> tuple[
             problems.append(f"{service}: {exc}")
             continue
         if codes[service] != 0:
-            problems.append(f"{service} exited {codes[service]}, expected 0")
+            last = run.cluster.hub.lines(service)[-1:] or ["(no output)"]
+            problems.append(f"{service} exited {codes[service]}, expected 0 (its last line: {last[0].strip()})")
     return codes, problems
 
 
