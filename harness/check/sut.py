@@ -72,7 +72,9 @@ class Sut:
         root = Path(path).expanduser().resolve()
         if not root.is_dir():
             raise SutError(f"--sut {path}: no such directory")
-        is_git = _git(root, "rev-parse", "--is-inside-work-tree").returncode == 0
+        toplevel = _git(root, "rev-parse", "--show-toplevel")
+        # A folder inside another repository (a fixture) is a plain tree: its refs are not its own.
+        is_git = toplevel.returncode == 0 and Path(toplevel.stdout.decode().strip()).resolve() == root
         if ref is not None:
             if not is_git:
                 raise SutError(f"--sut-ref {ref}: {root} is not a git repository")
