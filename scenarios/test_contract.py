@@ -17,7 +17,7 @@ from harness.check.sut import Sut
 
 pytestmark = [pytest.mark.scenario, pytest.mark.contract]
 # The longest checks (tens of seconds each on the 2-core machine): `-m "not slow"` leaves them out.
-SLOW = {"ej6/total 2000", "ej8/stalled agency", "ej8/10 agencies"}
+SLOW = {"ej6/total 2000", "ej6/total 1", "ej6/total 39", "ej2/loop settings", "ej8/stalled agency", "ej8/10 agencies"}
 
 
 def _parameters() -> list[object]:
