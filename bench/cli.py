@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
@@ -143,7 +142,6 @@ def print_table(part: PartResult) -> None:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:
-    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     args = build_parser(prog).parse_args(argv)
     if args.quick:
         _quick(args)

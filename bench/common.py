@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.labels import BENCH_LABEL
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 Row = dict[str, Any]
 Report = Callable[[str], None]
@@ -182,7 +184,7 @@ class Load:
         }
 
 
-def load(own_label: str | None = "lottery-harness.bench") -> Load:
+def load(own_label: str | None = BENCH_LABEL) -> Load:
     busy = busy_cores()
     load1, load5, _ = os.getloadavg()
     return Load(load1, load5, _pytest_processes(), _foreign_containers(own_label), cpu_calibration_ms(), busy)

@@ -13,10 +13,8 @@ from pathlib import Path
 from harness.cluster import Cluster, sweep
 from harness.data import Dataset
 from harness.images import ImageSet, build_image, ensure_images
+from harness.labels import BENCH_LABEL, RUN_LABEL
 from harness.logs import Event
-
-BENCH_LABEL = "lottery-harness.bench"
-
 
 SERVER_ROOT: Path | None = None  # another tree whose server/ goes into the server image (A/B runs)
 
@@ -41,7 +39,7 @@ def bench_cluster(clients: int, data: Dataset | Path, workdir: Path) -> Iterator
             cluster.down(grace=5)
         finally:
             with contextlib.suppress(Exception):
-                sweep({"lottery-harness.run": cluster.run_id})
+                sweep({RUN_LABEL: cluster.run_id})
             cluster.cleanup()
 
 

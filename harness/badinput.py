@@ -56,10 +56,10 @@ from protocol import (
     parse_header,
 )
 from protocol.frame import HEADER, MAGIC, VERSION
+from protocol.messages import BATCH_PREFIX
 
 T = TypeVar("T")
 _U16 = struct.Struct("!H")
-_BATCH_PREFIX = struct.Struct("!IH")
 _SERVER_ONLY = (Ack, Winners, Error, Pong)
 NO_SEQ = 0
 
@@ -136,7 +136,7 @@ def valid_bet(draw: Draw) -> BetData:
 
 
 def batch_frame(agency: int, seq: int, bets: Sequence[bytes], count: int | None = None) -> bytes:
-    payload = _BATCH_PREFIX.pack(seq, len(bets) if count is None else count) + b"".join(bets)
+    payload = BATCH_PREFIX.pack(seq, len(bets) if count is None else count) + b"".join(bets)
     return raw_frame(MessageType.BATCH, agency, payload)
 
 

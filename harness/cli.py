@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from rich.console import Console
@@ -25,9 +26,10 @@ from harness import data as datasets
 from harness.assertions import assert_winners
 from harness.check import cli as check_cli
 from harness.check.sut import SutError
-from harness.cluster import RUN_LABEL, Cluster, ClusterError, describe_client_exit, new_run_id, stop_run
+from harness.cluster import Cluster, ClusterError, describe_client_exit, new_run_id, stop_run
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import ImageError, ensure_base_image, ensure_images
+from harness.labels import CLI_LABEL, LABEL, RUN_LABEL
 from harness.logstream import ContainerLogReader, LogHub
 from harness.probe import run_probe
 from harness.standins import DEFAULT_DOCKERFILES, StandInError, ensure_from_images
@@ -42,6 +44,9 @@ def state_dir() -> Path:
 
 
 DEFAULT_BETS = 100
+
+
+PLUGGED_COMMANDS = "harness.commands"  # entry points: NAME = "module:main(argv, prog)"
 
 
 class UsageError(Exception):
@@ -125,7 +130,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         storage_dir=(root / ".data" / "storage").resolve(),
         server_config=(root / "server" / "config.ini").resolve(),
         client_config=(root / "client" / "config.yaml").resolve(),
-        labels={"lottery-harness": "1"},
+        labels={LABEL: "1"},
     )
     if args.output == "-":
         sys.stdout.write(compose.render(spec))
@@ -152,7 +157,7 @@ def _new_cluster(args: argparse.Namespace, run_id: str) -> tuple[Cluster, datase
         images=images,
         workdir=workdir,
         run_id=run_id,
-        labels={"lottery-harness.cli": "1"},
+        labels={CLI_LABEL: "1"},
     )
     return cluster, dataset
 
@@ -172,7 +177,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _runs() -> list[str]:
-    containers = docker_client().containers.list(all=True, filters={"label": "lottery-harness.cli=1"})
+    containers = docker_client().containers.list(all=True, filters={"label": f"{CLI_LABEL}=1"})
     return sorted({c.labels[RUN_LABEL] for c in containers})
 
 
@@ -382,18 +387,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="server:12345", help="server address inside the network")
     p = command("check", cmd_check, "check a TP0 repository (default: this one) against the course contract")
     check_cli.add_arguments(p)
-    # `harness bench ARGS` is handed to the bench package whole (see main); listed here for --help.
-    command("bench", lambda args: 0, "benchmarks: ingest, e2e, scale, overhead, profile (docs/benchmarks.md)")
+    # Commands that other packages plug in (the `harness.commands` entry points, e.g. `bench`) get
+    # their arguments whole (see main); listed here for --help.
+    for plugged in entry_points(group=PLUGGED_COMMANDS):
+        summary = (sys.modules[plugged.load().__module__].__doc__ or plugged.value).strip().splitlines()[0]
+        command(plugged.name, lambda args: 0, summary)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     arguments = sys.argv[1:] if argv is None else argv
-    if arguments[:1] == ["bench"]:
-        from bench.cli import main as bench_main
-
-        return bench_main(arguments[1:], prog="harness bench")
+    plugged = {entry.name: entry for entry in entry_points(group=PLUGGED_COMMANDS)}
+    if arguments[:1] and arguments[0] in plugged:
+        name = arguments[0]
+        return int(plugged[name].load()(arguments[1:], prog=f"harness {name}"))
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))

@@ -34,16 +34,12 @@ from harness.data import Dataset
 from harness.engine import docker_client
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
 from harness.images import REPO_ROOT, ImageSet
+from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, LABEL, RUN_LABEL
 from harness.logs import Event, EventLog, agency_from_service, assert_log_contract
 from harness.logstream import ContainerLogReader, EventPredicate, LogHub
 
-LABEL = "lottery-harness"
-RUN_LABEL = compose.RUN_LABEL
-SESSION_LABEL = "lottery-harness.session"
 COMPOSE_TIMEOUT = 180
 SERVER = "server"
-COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
-COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 API_THREADS = 8  # parallel engine API calls (the docker SDK keeps a pool of 10 connections)
 RESIGNAL_EVERY = 0.5  # seconds between SIGTERMs while a container is being stopped
 NETWORK_REMOVE_TIMEOUT = 10.0  # seconds to wait for the engine to release a network's endpoints

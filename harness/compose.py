@@ -34,10 +34,11 @@ from pathlib import Path
 
 import jinja2
 
+from harness.labels import RUN_LABEL
+
 TEMPLATE_DIRECTORY = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "compose.yaml.j2"
 MAX_CLIENTS = 500
-RUN_LABEL = "lottery-harness.run"
 STORAGE_TARGET = "/storage"
 STORAGE_FILE = f"{STORAGE_TARGET}/bets.csv"
 DATA_TARGET = "/data"

@@ -21,12 +21,12 @@ import yaml
 from harness import data as datasets
 from harness.check.context import CheckContext
 from harness.check.sut import Sut
-from harness.cluster import SESSION_LABEL, Cluster, new_run_id, sweep
+from harness.cluster import Cluster, new_run_id, sweep
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import REPO_ROOT, ImageSet, ensure_images
+from harness.labels import SESSION_LABEL
 from harness.logs import LogContractError, assert_log_contract
 
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 SESSION_ID = new_run_id()
 _clusters_made: list[str] = []
 _report_key = pytest.StashKey[dict[str, pytest.TestReport]]()

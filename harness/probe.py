@@ -15,8 +15,9 @@ from docker.errors import NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from harness.cluster import RUN_LABEL, ClusterError
+from harness.cluster import ClusterError
 from harness.engine import docker_client
+from harness.labels import LABEL, RUN_LABEL, role_label
 from logline import FAIL, format_event
 from logline.actions import TEST_ECHO_SERVER
 
@@ -62,7 +63,7 @@ def _network_and_image(run_id: str) -> tuple[Network, str]:
 
 
 def _labels(run_id: str, role: str) -> dict[str, str]:
-    return {RUN_LABEL: run_id, "lottery-harness": "1", f"lottery-harness.{role}": "1"}
+    return {RUN_LABEL: run_id, LABEL: "1", role_label(role): "1"}
 
 
 def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE_TIMEOUT) -> tuple[str, bool]:

@@ -33,10 +33,10 @@ from docker.errors import APIError, ImageNotFound
 
 from harness import images
 from harness.engine import docker_client
+from harness.labels import STANDIN_LABEL
 
 Report = Callable[[str], None]
 
-STANDIN_LABEL = "lottery-harness.standin"
 STANDIN_REPOSITORY = "lottery-harness/standin"
 DEBIAN_SUITE = "bookworm"
 PULL_TIMEOUT = 30

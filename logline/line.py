@@ -35,12 +35,14 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Every character str.splitlines() breaks a line on: none may survive inside a value.
 _LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 _CLEAN = str.maketrans(dict.fromkeys(_LINE_BREAKS, " ") | {"|": "/"})
-_LINE = re.compile(
+# The course's rule: whatever stands before ``action:`` (a timestamp of any format, a level, a
+# prefix) is not part of the event. ``action:`` starts the line or follows a space or a ``|``.
+_LINE = re.compile(r"^(?P<prefix>(?:.*?[\s|])??)(?P<message>action:.*)$", re.DOTALL)
+_OUR_PREFIX = re.compile(
     r"^(?:(?P<asctime>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3})\s+)?"
-    r"(?:(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+)?"
-    r"(?P<message>action:.*)$",
-    re.DOTALL,
+    r"(?:(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+)?$"
 )
+_ANY_LEVEL = re.compile(r"(?:^|\s)(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\s*$")
 
 
 class LogLineError(ValueError):
@@ -134,12 +136,20 @@ def format_line(message: str, level: str, when: datetime) -> str:
 
 
 def parse_line(text: str) -> ParsedLine | None:
-    """The event of one line as ``LOG_FORMAT`` wrote it (the prefix optional), None when the line
-    is not an event at all (a traceback, a blank line); ``LogLineError`` when it is a broken one."""
+    """The event of one line, None when the line is not an event at all (a traceback, a blank
+    line); ``LogLineError`` when it is a broken one. Any text before ``action:`` is ignored, but
+    ``LOG_FORMAT``'s timestamp and level are kept when that is what it is."""
     match = _LINE.match(text.strip())
     if match is None:
         return None
-    return ParsedLine(match.group("asctime"), match.group("level"), parse_message(match.group("message")))
+    prefix = match.group("prefix")
+    ours = _OUR_PREFIX.match(prefix)
+    if ours is not None:
+        asctime, level = ours.group("asctime"), ours.group("level")
+    else:  # another implementation's format: keep its level when it ends the prefix
+        other = _ANY_LEVEL.search(prefix)
+        asctime, level = None, other.group("level") if other else None
+    return ParsedLine(asctime, level, parse_message(match.group("message")))
 
 
 def parse_message(message: str) -> LogEvent:

@@ -1,8 +1,9 @@
 """The wire format shared by the server, the client and the harness.
 
 Length-prefixed binary frames (see ``protocol.frame`` and docs/protocol.md);
-``protocol.messages`` encodes and decodes payloads, ``protocol.stream`` does the
-blocking socket I/O, ``protocol.batching`` groups bets under the 8 kB limit.
+``protocol.messages`` encodes and decodes payloads, ``protocol.bets`` the bets inside them,
+``protocol.payload`` their strings and integers, ``protocol.stream`` does the blocking socket
+I/O, ``protocol.batching`` groups bets under the 8 kB limit.
 """
 
 from protocol.batching import BatchBuilder, BuiltBatch

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.scenario
 
 
 def test_container_parts_run_and_clean_up(harness_images: ImageSet, tmp_path: Path, capsys) -> None:
-    from bench.containers import BENCH_LABEL
     from harness.engine import docker_client
+    from harness.labels import BENCH_LABEL
 
     results = tmp_path / "bench.json"
     code = cli.main(["--quick", "--parts", "e2e,scale,overhead", "--json", str(results)])

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from harness.engine import docker_client
+from harness.labels import CLI_LABEL, COMPOSE_SERVICE_LABEL, RUN_LABEL
 
 pytestmark = pytest.mark.scenario
 
 
 def harness(*args: str, state: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HARNESS_STATE_DIR": str(state), "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    env = {**os.environ, "HARNESS_STATE_DIR": str(state)}
     return subprocess.run(
         [sys.executable, "-m", "harness", *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
     )
@@ -21,7 +22,7 @@ def harness(*args: str, state: Path, timeout: float = 180) -> subprocess.Complet
 
 def resources_of_cli_runs() -> list[str]:
     client = docker_client()
-    labelled = {"label": "lottery-harness.cli=1"}
+    labelled = {"label": f"{CLI_LABEL}=1"}
     return [c.name for c in client.containers.list(all=True, filters=labelled)] + [
         n.name for n in client.networks.list(filters=labelled)
     ]
@@ -59,7 +60,7 @@ def test_up_logs_probe_down(state):
     assert "action: config | result: success" in logs.stdout
 
     server = docker_client().containers.list(
-        filters={"label": [f"lottery-harness.run={run_id}", "com.docker.compose.service=server"]}
+        filters={"label": [f"{RUN_LABEL}={run_id}", f"{COMPOSE_SERVICE_LABEL}=server"]}
     )[0]
     server.stop(timeout=10)
     unhealthy = harness("probe", "--run", run_id, state=state)

@@ -32,7 +32,7 @@ from harness.assertions import (
     assert_winners,
 )
 from harness.engine import docker_client
-from harness.logs import EventLog, parse_lines
+from harness.logs import EventLog, assert_log_contract, parse_lines
 from harness.standins import ensure_from_images
 
 pytestmark = pytest.mark.scenario
@@ -42,7 +42,6 @@ COMPOSE_FILE = "docker-compose-dev.yaml"
 COMMAND_TIMEOUT = 300
 RUN_TIMEOUT = 120
 GRACE = 5
-RESULT_WORDS = {"success", "fail", "in_progress"}
 
 
 def fresh_copy(target: Path) -> Path:
@@ -100,23 +99,12 @@ class CourseRepo:
         return "\n".join(self.compose("logs", "--no-color").splitlines()[-20:])
 
     def events(self) -> EventLog:
-        text = self.compose("logs", "--no-color")
-        assert_strict_lines(text)
-        return parse_lines(text)
+        events = parse_lines(self.compose("logs", "--no-color"))
+        assert_log_contract(events)  # the course's parser: one broken line rejects the whole log
+        return events
 
     def down(self) -> None:
         self.compose("down", "-t", str(GRACE), "--remove-orphans")
-
-
-def assert_strict_lines(text: str) -> None:
-    """The course's parser: a line with ``action:`` must carry ``result:`` with one of its three words."""
-    for line in text.splitlines():
-        if "action:" not in line:
-            continue
-        fields = line[line.index("action:") :].split(" | ")
-        assert len(fields) >= 2 and fields[1].startswith("result: "), f"no result field: {line}"
-        word = fields[1].removeprefix("result: ").strip()
-        assert word in RESULT_WORDS, f"result word {word!r} is not one of {sorted(RESULT_WORDS)}: {line}"
 
 
 @pytest.fixture(scope="module")

@@ -126,7 +126,7 @@ def test_cut_a_client_off_the_network_mid_batch(cluster, data, harness_figures):
 def test_harness_run_reports_a_killed_agency_instead_of_hanging(tmp_path, harness_images, harness_figures):
     """`harness run` with agency 2 SIGKILLed as soon as it runs: the CLI stops at once and says why."""
     state = tmp_path / "state"
-    env = {**os.environ, "HARNESS_STATE_DIR": str(state), "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    env = {**os.environ, "HARNESS_STATE_DIR": str(state)}
     command = [sys.executable, "-m", "harness", "run", "--clients", "3", "--bets", "20000", "--timeout", "120"]
     run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import RUN_LABEL, SESSION_LABEL
 from harness.engine import docker_client
+from harness.labels import RUN_LABEL, SESSION_LABEL
 
 pytestmark = pytest.mark.scenario
 
@@ -93,7 +93,7 @@ def pytest_in(directory: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=directory,
-        env={**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true", "HYGIENE_DIR": str(directory), **env},
+        env={**os.environ, "HYGIENE_DIR": str(directory), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

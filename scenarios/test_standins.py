@@ -19,7 +19,8 @@ from docker.errors import ImageNotFound
 from harness.cluster import LABEL
 from harness.engine import docker_client
 from harness.images import OFFLINE_BASE_IMAGE, ensure_base_image
-from harness.standins import STANDIN_LABEL, ensure_from_images
+from harness.labels import STANDIN_LABEL
+from harness.standins import ensure_from_images
 
 pytestmark = pytest.mark.scenario
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import RUN_LABEL
 from harness.engine import docker_client
+from harness.labels import RUN_LABEL, role_label
 from harness.logs import where
 from harness.probe import ECHO, impostor_server
 
@@ -29,7 +29,7 @@ def validar(container: str, probe_image: str) -> tuple[str, int]:
 
 
 def impostor_name(run_id: str) -> str:
-    found = docker_client().containers.list(filters={"label": [f"{RUN_LABEL}={run_id}", "lottery-harness.impostor=1"]})
+    found = docker_client().containers.list(filters={"label": [f"{RUN_LABEL}={run_id}", f"{role_label('impostor')}=1"]})
     assert len(found) == 1, found
     return found[0].name
 

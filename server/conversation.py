@@ -8,7 +8,6 @@ the ERROR and closes the connection.
 from __future__ import annotations
 
 import logging
-import struct
 from dataclasses import dataclass, field
 
 from logline import FAIL, IN_PROGRESS, SUCCESS
@@ -42,11 +41,11 @@ from protocol import (
     decode,
     split_winners,
 )
+from protocol.messages import BATCH_PREFIX  # to log the declared count of a rejected batch
 from server.logs import log_event, logger
 from server.state import Lottery, StoreStatus
 from server.storage import NO_SEQ, StorageError
 
-_BATCH_PREFIX = struct.Struct("!IH")  # seq, count: to log the declared count of a rejected batch
 _MAGIC_AND_VERSION = build_frame(MessageType.PING, 0, b"")[:3]
 _BETS_ANNOUNCED_BY_TYPE: dict[int, int] = {MessageType.BET: 1, MessageType.BATCH: 0}  # 0: count unknown
 
@@ -211,7 +210,7 @@ def _declared_bets(header: Header, payload: bytes) -> int | None:
     if header.type is MessageType.BET:
         return 1
     if header.type is MessageType.BATCH:
-        return _BATCH_PREFIX.unpack_from(payload)[1] if len(payload) >= _BATCH_PREFIX.size else 0
+        return BATCH_PREFIX.unpack_from(payload)[1] if len(payload) >= BATCH_PREFIX.size else 0
     return None
 
 

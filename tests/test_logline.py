@@ -195,3 +195,13 @@ def test_the_conventions_list_the_same_may_fail_lines_as_the_module() -> None:
         )
     }
     assert listed == {side: set(may_fail) for side, (_, may_fail, _) in SIDES.items()}
+
+
+def test_text_before_action_is_ignored_whatever_its_format() -> None:
+    """The course's rule: another implementation's timestamp (Go's log package) is not the event."""
+    parsed = parse_line("2026/12/01 22:50:27 INFO     action: sorteo | result: success | ganadores: 3")
+    assert parsed is not None and parsed.asctime is None and parsed.level == "INFO"
+    assert parsed.event.action == "sorteo" and parsed.event.fields == {"ganadores": "3"}
+    with pytest.raises(LogLineError, match="succes"):
+        parse_line("[client] 12:00 action: sorteo | result: succes")
+    assert parse_line("no event here: transaction: x") is None

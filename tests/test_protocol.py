@@ -893,16 +893,16 @@ def test_public_api_is_complete() -> None:
 
 
 def test_valid_batches_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    from protocol import messages
+    from protocol import bets as module
 
     calls: list[str] = []
-    reference = messages._read_bet
+    reference = module.read_bet
 
     def spy(reader: object, what: str) -> BetData:
         calls.append(what)
         return reference(reader, what)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(messages, "_read_bet", spy)
+    monkeypatch.setattr(module, "read_bet", spy)
     bets = (*make_bets(100), BetData("Ñandú 😀", 'a|b, "c"\n', "0", date(1, 1, 1), MAX_U32))
     assert decode_frame(encode(Batch(1, 1, bets))).bets == bets
     assert decode_frame(encode(SingleBet(1, bets[-1]))).bet == bets[-1]
@@ -914,12 +914,12 @@ def test_valid_batches_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_date_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from protocol import messages
+    from protocol.bets import DATE_CACHE
 
-    monkeypatch.setattr(messages, "_DATE_CACHE_MAX", 3)
-    messages._DATE_CACHE.clear()
+    monkeypatch.setattr(DATE_CACHE, "max_size", 3)
+    DATE_CACHE.entries.clear()
     for day in range(1, 11):
         bet = BET._replace(birthdate=date(2001, 1, day))
         assert decode_frame(encode(SingleBet(1, bet))).bet == bet
-        assert len(messages._DATE_CACHE) <= 3
-    messages._DATE_CACHE.clear()
+        assert len(DATE_CACHE.entries) <= 3
+    DATE_CACHE.entries.clear()

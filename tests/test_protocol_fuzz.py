@@ -50,7 +50,9 @@ from protocol import (
     parse_header,
     split_winners,
 )
-from protocol.messages import _BATCH_PREFIX, _U64, _read_bet, _Reader
+from protocol.bets import DATE_CACHE, read_bet
+from protocol.messages import BATCH_PREFIX
+from protocol.payload import U64, PayloadReader
 
 # Malformed inputs each test must have tried (and seen rejected) per run; the sum is
 # what the suite guarantees: >= 10,000.
@@ -173,23 +175,23 @@ def reference_decode(frame: bytes) -> Message:
     payload = frame[HEADER_SIZE:]
     if header.type not in (MessageType.BET, MessageType.BATCH) or len(payload) != header.length:
         return decode_frame(frame)
-    reader = _Reader(payload, header.type.name)
+    reader = PayloadReader(payload, header.type.name)
     if header.type is MessageType.BET:
-        reader._what = "BET"
-        bet = _read_bet(reader, "BET")
-        (key,) = reader.unpack(_U64, "key")
+        reader.what = "BET"
+        bet = read_bet(reader, "BET")
+        (key,) = reader.unpack(U64, "key")
         message: Message = SingleBet(header.agency, bet, key)
     else:
-        seq, count = reader.unpack(_BATCH_PREFIX, "seq and count")
+        seq, count = reader.unpack(BATCH_PREFIX, "seq and count")
         if seq == 0:
             raise ProtocolError("BATCH: seq 0 (an agency's batches are numbered from 1)")
         if count == 0:
             raise ProtocolError("BATCH: empty batch (count 0)")
         found = []
         for index in range(count):
-            reader._what = f"BATCH bet {index + 1}/{count}"
-            found.append(_read_bet(reader, reader._what))
-        reader._what = "BATCH"
+            reader.what = f"BATCH bet {index + 1}/{count}"
+            found.append(read_bet(reader, reader.what))
+        reader.what = "BATCH"
         message = Batch(header.agency, seq, tuple(found))
     reader.end()
     return message
@@ -327,14 +329,12 @@ def test_split_winners_round_trip(documents: list[str], agency: int) -> None:
 
 
 def test_decoded_dates_are_cached_only_when_valid() -> None:
-    from protocol import messages as module
-
     frame = encode(SingleBet(1, BetData("a", "b", "1", date(1917, 10, 25), 3)))
     assert decode_frame(frame).bet.birthdate == date(1917, 10, 25)
-    assert module._DATE_CACHE[b"1917-10-25"] == date(1917, 10, 25)
+    assert DATE_CACHE.entries[b"1917-10-25"] == date(1917, 10, 25)
     with pytest.raises(ProtocolError):
         decode_frame(frame.replace(b"1917-10-25", b"1917-02-30"))
-    assert b"1917-02-30" not in module._DATE_CACHE
+    assert b"1917-02-30" not in DATE_CACHE.entries
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -17,6 +17,7 @@ from docker.errors import APIError, BuildError, ImageNotFound
 
 from harness.engine import docker_client
 from harness.images import ImageError
+from harness.labels import LABEL, SUT_IMAGE_LABEL
 from harness.standins import StandInError, ensure_from_images
 
 IMAGE_REPOSITORY = "lottery-harness-sut"
@@ -67,7 +68,7 @@ def build_role(tree: Path, role: str, digest: str, build_args: Mapping[str, str]
             dockerfile=f"{role}/Dockerfile",
             tag=tag,
             buildargs=dict(build_args),
-            labels={"lottery-harness.sut-image": role},
+            labels={LABEL: "1", SUT_IMAGE_LABEL: role},
             rm=True,
             forcerm=True,
             pull=False,

@@ -19,10 +19,10 @@ from harness.check.safecompose import (
     occupied_subnets,
     release_subnets,
 )
-from harness.cluster import LABEL, RUN_LABEL, Cluster, ClusterError, new_run_id, project_name
+from harness.cluster import Cluster, ClusterError, new_run_id, project_name
 from harness.images import ImageSet
+from harness.labels import CHECK_LABEL, LABEL, RUN_LABEL
 
-CHECK_LABEL = "lottery-harness.check"
 DOWN_GRACE = 5.0
 SUBNET_ATTEMPTS = 3
 

@@ -1,4 +1,4 @@
-"""Micro-benchmark of the hot paths: ``python -m protocol.bench [--bets N] [--repeat R]``.
+"""Micro-benchmark of the hot paths: ``python -m bench.codec [--bets N] [--repeat R]``.
 
 Prints microseconds per bet (best of R runs) for:
 
