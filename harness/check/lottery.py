@@ -255,7 +255,12 @@ def check_stalled_agency(
         with ctx.run(tree, images, agencies, name, deferred=others) as run:
             if wait_for_line(run, STALL_TIMEOUT, "apuesta_recibida", "success", service="server") is None:
                 problems.append(f"the server stored no batch of agency 1 within {STALL_TIMEOUT}s")
-            run.cluster.pause("client1")
+            ended = run.exit_code("client1")
+            if ended is not None:  # nothing left to stall: say how it ended instead of failing to pause
+                last = run.cluster.hub.lines("client1")[-1:] or ["(no output)"]
+                problems.append(f"client1 exited {ended} before it could be paused (its last line: {last[0].strip()})")
+            else:
+                run.cluster.pause("client1")
             batches_before = len(_stored_batches(run))
             stored_before = sum(_stored_batches(run))
             run.cluster.start(*others)
@@ -275,7 +280,8 @@ def check_stalled_agency(
                     f"while agency 1 was paused mid-batch, the server stored {during} of the other agencies' "
                     f"{others_total} bets in {STALL_TIMEOUT}s: it does not serve agencies in parallel"
                 )
-            run.cluster.unpause("client1")
+            if ended is None:
+                run.cluster.unpause("client1")
             _, waited = wait_clients(run, _clients(agencies), WINNERS_TIMEOUT)
             log = run.log()
     if stored_before >= stalled_rows:
