@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import shutil
 from collections.abc import Mapping, Sequence
@@ -160,15 +161,20 @@ class SutRun:
     ) -> None:
         self._finish()
 
+    def _save_artifacts(self, directory: Path) -> None:
+        """Every container's log and the compose file that ran; best effort (teardown comes next)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.safe is not None:
+            self.safe.write(directory / "compose.yaml")
+        if self.generated is not None and self.generated.output:
+            (directory / "generar-compose.out").write_text(self.generated.output, encoding="utf-8")
+        self.log().save(directory)
+
     def _finish(self) -> None:
         try:
             if self._cluster is not None and self.artifacts is not None:
-                try:
-                    self.log().save(self.artifacts)
-                finally:
-                    self.artifacts.mkdir(parents=True, exist_ok=True)
-                    if self.safe is not None:
-                        self.safe.write(self.artifacts / "compose.yaml")
+                with contextlib.suppress(Exception):
+                    self._save_artifacts(self.artifacts)
             if self._cluster is not None:
                 self._cluster.down(grace=DOWN_GRACE)
         finally:
