@@ -30,6 +30,7 @@ class AgencyFile:
     agency: int
     rows: int
     winners: list[str]  # documents of the planted winning bets
+    bet_bytes: list[int]  # per row, the UTF-8 bytes of its five fields: what any encoding must carry
 
 
 def _long_name(rng: random.Random) -> str:
@@ -48,6 +49,7 @@ def write_agency(
     rng = random.Random(seed * 1_000 + agency)
     winning_rows = set(rng.sample(range(rows), winners))
     documents: list[str] = []
+    bet_bytes: list[int] = []
     lines = []
     for row in range(rows):
         document = str(10_000_000 + agency * 1_000_000 + row)
@@ -58,10 +60,12 @@ def write_agency(
         first = _long_name(rng) if long_names else rng.choice(FIRST_NAMES)
         last = _long_name(rng) if long_names else rng.choice(LAST_NAMES)
         birthdate = f"{rng.randint(1940, 2004)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        lines.append(f"{first},{last},{document},{birthdate},{number}\r\n")
+        fields = (first, last, document, birthdate, str(number))
+        bet_bytes.append(sum(len(value.encode()) for value in fields))
+        lines.append(",".join(fields) + "\r\n")
     data_directory.mkdir(parents=True, exist_ok=True)
     (data_directory / f"agency-{agency}.csv").write_bytes("".join(lines).encode("utf-8"))
-    return AgencyFile(agency, rows, documents)
+    return AgencyFile(agency, rows, documents, bet_bytes)
 
 
 def edit_client_config(tree: Path, values: Mapping[str, object]) -> Path:

@@ -11,6 +11,7 @@ from harness.check.lines import Line, RunLog, parse_contract_line, stamp_seconds
 from harness.check.run import SutRun
 from harness.check.verdict import Verdict, shown, verdict
 
+MAX_FRAME_BYTES = 8192  # the contract's frame limit
 MAX_AMOUNT = 40  # batch.maxAmount the checks write: 40 plain bets fit an 8 kB frame with room to spare
 BET_TIMEOUT = 60
 BATCH_TIMEOUT = 120
@@ -103,7 +104,7 @@ def _batches(log: RunLog) -> list[Line]:
 
 def check_batch_total(ctx: CheckContext, *, rows: int, long_names: bool = False) -> list[Verdict]:
     name = f"{rows} long-name bets" if long_names else f"total {rows}"
-    log, _, problems = _batch_run(ctx, name, [(rows, long_names)], MAX_AMOUNT, BATCH_TIMEOUT)
+    log, (written,), problems = _batch_run(ctx, name, [(rows, long_names)], MAX_AMOUNT, BATCH_TIMEOUT)
     batches = _batches(log)
     stored = [line for line in batches if line.matches("apuesta_recibida", "success")]
     refused = [line for line in batches if line.matches("apuesta_recibida", "fail")]
@@ -119,6 +120,11 @@ def check_batch_total(ctx: CheckContext, *, rows: int, long_names: bool = False)
     too_big = [size for size in sizes if size > MAX_AMOUNT]
     if too_big:
         problems.append(f"batches of {too_big} bets, over batch.maxAmount = {MAX_AMOUNT}")
+    oversized = _over_frame_limit(sizes, written.bet_bytes)
+    if oversized:
+        problems.append(
+            f"batch(es) {oversized} carried more than {MAX_FRAME_BYTES} bytes of bet fields: frames over 8 kB"
+        )
     if not long_names and any(size != MAX_AMOUNT for size in sizes[:-1]):
         problems.append(f"a batch before the last is not full ({MAX_AMOUNT}): {sizes}")
     line_problems, line_evidence = contract_problems(log.lines)
@@ -132,6 +138,18 @@ def check_batch_total(ctx: CheckContext, *, rows: int, long_names: bool = False)
         expected = f"cantidad values adding up to {rows}, every batch but the last holding {MAX_AMOUNT}"
     seen = f"{len(sizes)} batches: {_summary(sizes)}"
     return [verdict("ej6", name, problems, expected, seen, evidence)]
+
+
+def _over_frame_limit(sizes: Sequence[int], bet_bytes: Sequence[int]) -> list[int]:
+    """The batches (1-based) whose bets, taken in file order, hold more field bytes than a frame
+    can: whatever the encoding, such a batch went out in a frame over 8 kB."""
+    over = []
+    start = 0
+    for number, size in enumerate(sizes, start=1):
+        if sum(bet_bytes[start : start + size]) > MAX_FRAME_BYTES:
+            over.append(number)
+        start += size
+    return over
 
 
 def _summary(sizes: Sequence[int]) -> str:
