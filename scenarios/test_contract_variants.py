@@ -136,6 +136,18 @@ VARIANTS = [
         "probe: stopped server",
         "against a stopped server the script said success",
     ),
+    Variant(
+        "a generator that fails",
+        {
+            "generar-compose.sh": (
+                "set -euo pipefail\n",
+                'set -euo pipefail\necho "no template for $2 clients" >&2\nexit 1\n',
+            )
+        },
+        "ej1/N=3",
+        "N=3",
+        "no template for 3 clients",
+    ),
 ]
 SLOW = {"agency count hard-coded to 5", "no answer for an agency with no winners"}
 
