@@ -47,6 +47,7 @@ class ClientConfig:
     backoff: BackoffSettings
     connect_deadline: float  # seconds without a working connection before giving up
     read_timeout: float  # seconds to wait for any reply of the server
+    batch_pause: float = 0.0  # seconds between one acknowledged batch and the next (a throttle)
 
 
 # -- value parsers: each takes the raw value (YAML scalar or env string), returns it or raises ValueError --
@@ -78,6 +79,14 @@ def parse_seconds(value: object) -> float:
     if seconds is None or not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"must be a positive number of seconds, got {value!r}")
     return seconds
+
+
+def parse_pause(value: object) -> float:
+    """Like ``parse_seconds``, but 0 (no pause) is allowed too."""
+    zero = isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+    if zero or (isinstance(value, str) and value.strip() in {"0", "0.0", "0s", "0ms"}):
+        return 0.0
+    return parse_seconds(value)
 
 
 def parse_multiplier(value: object) -> float:
@@ -201,4 +210,5 @@ def load_config(env: Mapping[str, str] | None = None) -> ClientConfig:
         backoff=backoff,
         connect_deadline=settings.get("connect.deadline", "CLI_CONNECT_DEADLINE", parse_seconds, 30.0),
         read_timeout=settings.get("timeout.read", "CLI_READ_TIMEOUT", parse_seconds, 10.0),
+        batch_pause=settings.get("batch.pause", "CLI_BATCH_PAUSE", parse_pause, 0.0),
     )

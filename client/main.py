@@ -72,6 +72,7 @@ def log_config(config: ClientConfig, source: BetSource) -> None:
             bets=config.data_path if source.bets_file is not None else "env NOMBRE..NUMERO",
             connect_deadline=f"{config.connect_deadline:g}",
             read_timeout=f"{config.read_timeout:g}",
+            batch_pause=f"{config.batch_pause:g}",
         )
     )
 
@@ -88,7 +89,7 @@ def run(config: ClientConfig, source: BetSource) -> int:
         session = Session(config.agency, link, Backoff(config.backoff))
         try:
             if source.bets_file is not None:
-                session.send_batches(read_bets(source.bets_file), config.batch_max_amount)
+                session.send_batches(read_bets(source.bets_file), config.batch_max_amount, config.batch_pause)
             elif source.single_bet is not None:
                 session.send_single_bet(source.single_bet)
             session.finish()

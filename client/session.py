@@ -103,8 +103,9 @@ class Session:
 
     # -- bets -----------------------------------------------------------------------------
 
-    def send_batches(self, bets: Iterable[NumberedBet], max_amount: int) -> None:
-        """Every bet in batches of at most ``max_amount`` bets and 8 kB, each acknowledged in turn."""
+    def send_batches(self, bets: Iterable[NumberedBet], max_amount: int, pause: float = 0.0) -> None:
+        """Every bet in batches of at most ``max_amount`` bets and 8 kB, each acknowledged in turn;
+        ``pause`` seconds between one batch's ACK and the next batch (a throttle, 0 for none)."""
         builder = BatchBuilder(self._agency, max_amount)
         for line, bet in bets:
             try:
@@ -112,12 +113,14 @@ class Session:
             except ProtocolError as exc:  # a bet too large for any frame
                 raise MalformedRow(line, exc.reason) from None
             if full_batch is not None:
-                self._send_batch(full_batch)
+                self._send_batch(full_batch, pause)
         last_batch = builder.flush()
         if last_batch is not None:
-            self._send_batch(last_batch)
+            self._send_batch(last_batch, pause)
 
-    def _send_batch(self, batch: BuiltBatch) -> None:
+    def _send_batch(self, batch: BuiltBatch, pause: float = 0.0) -> None:
+        if pause and batch.seq > 1:
+            self._sleep(pause)
         reply = self._link.exchange(batch.frame, read_ack)
         if isinstance(reply, Error):
             logger.error(

@@ -30,6 +30,7 @@ from harness.cluster import Cluster, ClusterError, describe_client_exit, new_run
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import ImageError, ensure_base_image, ensure_images
 from harness.labels import CLI_LABEL, LABEL, RUN_LABEL
+from harness.logs import LogContractError, assert_log_contract
 from harness.logstream import ContainerLogReader, LogHub
 from harness.probe import run_probe
 from harness.standins import DEFAULT_DOCKERFILES, StandInError, ensure_from_images
@@ -313,6 +314,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 assert_winners(cluster.events(), dataset.expected_winners)
             except AssertionError as exc:
                 problems.append(str(exc))
+        try:
+            assert_log_contract(cluster.events())  # a line the course's parser rejects fails the run
+        except LogContractError as exc:
+            problems.append(str(exc))
         stored = Counter(bet.agency for bet in cluster.read_store())
         if not problems and stored.total() != dataset.total_bets:
             problems.append(f"{stored.total()} bets stored, {dataset.total_bets} sent")

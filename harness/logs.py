@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count as counter
@@ -27,7 +27,7 @@ from typing import overload
 
 from logline import SUCCESS, LogLineError
 from logline import parse_line as parse_contract_line
-from logline.actions import CONFIG, CONSULTA_GANADORES, LOTE_CONFIRMADO
+from logline.actions import CONFIG, CONSULTA_GANADORES, FINALIZADO, LOTE_CONFIRMADO, SORTEO
 
 TRACEBACK_MARKER = "Traceback (most recent call last):"
 WINNERS_ACTION = CONSULTA_GANADORES
@@ -165,15 +165,47 @@ def _parse_unparsed(line: str, service: str | None, seq: int, error: LogLineErro
     return UnparsedLine(_resolve_service(service, prefix_service), text, line.rstrip("\r\n"), seq)
 
 
-def where(
-    action: str, result: str | None = None, service: str | None = None, **fields: object
-) -> Callable[[Event], bool]:
+@dataclass(frozen=True)
+class Where:
+    """A predicate for waits that says what it waits for: ``str(where("sorteo", "success"))`` is
+    ``action: sorteo | result: success``, which is what a timeout names."""
+
+    action: str
+    result: str | None = None
+    service: str | None = None
+    fields: tuple[tuple[str, object], ...] = ()
+
+    def __call__(self, event: Event) -> bool:
+        return event.matches(self.action, self.result, self.service, **dict(self.fields))
+
+    def __str__(self) -> str:
+        parts = [f"action: {self.action}", f"result: {self.result or 'any'}"]
+        parts += [f"{key}: {value}" for key, value in self.fields]
+        text = " | ".join(parts)
+        return f"{text} from {self.service}" if self.service else text
+
+
+def where(action: str, result: str | None = None, service: str | None = None, **fields: object) -> Where:
     """A predicate for waits: ``where("lote_confirmado", "success", service="client1", total=10)``."""
+    return Where(action, result, service, tuple(fields.items()))
 
-    def predicate(event: Event) -> bool:
-        return event.matches(action, result, service, **fields)
 
-    return predicate
+def domain_state(events: EventLog) -> str:
+    """Where the lottery stands, in words: which agencies finished, whether the draw happened,
+    which clients are still waiting for their winners. For the message of a wait that timed out."""
+    clients = events.client_agencies()
+    finished = sorted(clients[s] for s in clients if events.first(FINALIZADO, SUCCESS, service=s) is not None)
+    answered = {s for s in clients if events.first(CONSULTA_GANADORES, SUCCESS, service=s) is not None}
+    polling = sorted(s for s in clients if s not in answered and clients[s] in finished)
+    not_finished = sorted(clients[s] for s in clients if clients[s] not in finished)
+    draw = events.first(SORTEO, SUCCESS)
+    parts = [
+        f"agencies finished: {finished or 'none'}",
+        f"not finished: {not_finished or 'none'}",
+        f"draw: {'done (' + (draw.get('ganadores') or '?') + ' winners)' if draw else 'not yet'}",
+        f"waiting for winners: {', '.join(polling) or 'nobody'}",
+    ]
+    return "; ".join(parts)
 
 
 def agency_from_service(service: str) -> int | None:

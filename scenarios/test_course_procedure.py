@@ -31,6 +31,7 @@ from harness.assertions import (
     assert_server_answered_winners,
     assert_winners,
 )
+from harness.compose import COURSE_SUBNET
 from harness.engine import docker_client
 from harness.logs import EventLog, assert_log_contract, parse_lines
 from harness.standins import ensure_from_images
@@ -71,6 +72,19 @@ class CourseRepo:
 
     def compose(self, *arguments: str) -> str:
         return run(["docker", "compose", "-f", COMPOSE_FILE, *arguments], self.root)
+
+    def up(self) -> None:
+        """``docker compose up -d``, once the course's subnet is free (another stack may hold it)."""
+        taken = [
+            network.name
+            for network in self.engine.networks.list()
+            if any(config.get("Subnet") == COURSE_SUBNET for config in network.attrs["IPAM"]["Config"] or [])
+        ]
+        if taken:
+            pytest.fail(
+                f"the course's subnet {COURSE_SUBNET} is taken by network(s) {taken}: one course stack at a time"
+            )
+        self.compose("up", "-d")
 
     def generate(self, clients: int) -> None:
         run(["./generar-compose.sh", COMPOSE_FILE, str(clients)], self.root)
@@ -138,7 +152,7 @@ def course(course_repo: CourseRepo) -> Iterator[CourseRepo]:
 def test_ej5_the_bet_of_the_environment(course: CourseRepo) -> None:
     course.generate(3)
     course.remove_agency_files()  # no agency file: each client sends the compose's bet
-    course.compose("up", "-d")
+    course.up()
     assert [course.exit_code(f"client{n}") for n in (1, 2, 3)] == [0, 0, 0]
     events = course.events()
     for number in (1, 2, 3):
@@ -156,7 +170,7 @@ def test_ej6_ej7_ej8_batches_and_winners(course: CourseRepo, run_number: int) ->
     course.set_batch_size(7)
     bets = {1: 1, 2: 6, 3: 7, 4: 8, 5: 300 + run_number}  # 1, maxAmount +-1, several full batches
     data = course.agency_files(agencies=5, bets=bets, winners={1: 1, 2: 0, 3: 2, 4: 3, 5: run_number}, seed=run_number)
-    course.compose("up", "-d")
+    course.up()
     assert [course.exit_code(f"client{n}") for n in range(1, 6)] == [0] * 5
     events = course.events()
     received = events.filter(service="server", action="apuesta_recibida", result="success")
@@ -172,7 +186,7 @@ def test_ej4_sigterm_mid_run_and_a_server_alone(course: CourseRepo) -> None:
     course.generate(2)
     course.set_batch_size(1)
     course.agency_files(agencies=2, bets={1: 20_000, 2: 20_000})
-    course.compose("up", "-d")
+    course.up()
     client1 = course.engine.containers.get("client1")
     first_ack = course.engine.api.logs(client1.id, stream=True, follow=True)
     for chunk in first_ack:  # stop it mid-run: once its first batch was confirmed
@@ -189,7 +203,7 @@ def test_ej4_sigterm_mid_run_and_a_server_alone(course: CourseRepo) -> None:
     course.down()
 
     course.generate(0)  # the server alone: starts, answers the probe, stops gracefully
-    course.compose("up", "-d")
+    course.up()
     probe = subprocess.run(
         ["./validar-echo-server.sh"], cwd=course.root, check=False, capture_output=True, text=True, timeout=60
     )

@@ -2,7 +2,9 @@
 
 Each fault is injected on a log event (agency 2's 3rd acknowledged batch), never after a
 sleep, and healed by an event too; harness.faults logs it on the cluster's timeline.
-Agency 2 has many small batches, so the fault always lands while it is still sending.
+The agencies are slowed by configuration, not by data volume: batches of 5 bets and a pause of
+0.2 s between batches (`batch.pause`), so agency 2's 40 batches take ~8 s and the fault, ~7 s
+before its last batch, always lands while it is still sending.
 """
 
 import os
@@ -26,20 +28,24 @@ from harness.logs import where
 pytestmark = pytest.mark.scenario
 
 BATCH = 5
-FAST_RETRIES = {"CLI_BATCH_MAXAMOUNT": str(BATCH), "CLI_BACKOFF_INITIAL": "0.05", "CLI_BACKOFF_MAX": "0.5"}
+FAST_RETRIES = {
+    "CLI_BATCH_MAXAMOUNT": str(BATCH),
+    "CLI_BATCH_PAUSE": "0.2",  # the throttle that keeps agencies 2 and 3 sending for ~8 s
+    "CLI_BACKOFF_INITIAL": "0.05",
+    "CLI_BACKOFF_MAX": "0.5",
+}
 AGENCY_2_THIRD_BATCH = where("lote_confirmado", "success", service="client2", lote=3)
 
 
 @pytest.fixture
 def data(agency_data):
-    """Agency 1 finishes at once, agencies 2 and 3 send hundreds of batches."""
-    return agency_data(agencies=3, bets={1: 10, 2: 1500, 3: 1500}, winners={1: 1, 2: 2, 3: 1})
+    """Agency 1 finishes at once (2 batches), agencies 2 and 3 send 40 throttled batches each."""
+    return agency_data(agencies=3, bets={1: 10, 2: 200, 3: 200}, winners={1: 1, 2: 2, 3: 1})
 
 
-def test_sigkill_a_client_mid_batch(cluster, agency_data, harness_figures):
-    # Agency 2 sends 6,000 batches (many seconds of round trips): the kill, which reacts to its 3rd
-    # acknowledgement through the log stream and the engine's API, lands long before its last.
-    data = agency_data(agencies=3, bets={1: 10, 2: 30000, 3: 1500}, winners={1: 1, 2: 2, 3: 1})
+def test_sigkill_a_client_mid_batch(cluster, data, harness_figures):
+    # The kill reacts to agency 2's 3rd acknowledgement through the log stream and the engine's
+    # API; the throttle leaves it ~7 s before agency 2's last batch.
     with cluster(clients=3, data=data, client_env=FAST_RETRIES) as c:
         mark = c.mark()
         kill = c.inject(Kill("client2"), after=AGENCY_2_THIRD_BATCH)
@@ -109,9 +115,12 @@ def test_cut_a_client_off_the_network_mid_batch(cluster, data, harness_figures):
     client_env = {**FAST_RETRIES, "CLI_READ_TIMEOUT": "2"}
     with cluster(clients=3, data=data, client_env=client_env, server_env={"READ_TIMEOUT": str(read_timeout)}) as c:
         mark = c.mark()
-        with c.inject(Disconnect("client2"), after=AGENCY_2_THIRD_BATCH) as cut:
+        with c.inject(Disconnect("client2"), after=AGENCY_2_THIRD_BATCH):
+            # Counted from here, when the engine has cut it off: while that call is under way (slow
+            # on a loaded engine) client2 may still get frames through, and the idle clock restarts.
+            cut_off = time.monotonic()
             freed = c.wait_for(where("connection", "fail", service="server", agencia=2), timeout=10, since=mark)
-            elapsed = time.monotonic() - cut.injected_at
+            elapsed = time.monotonic() - cut_off
         assert elapsed <= read_timeout + 1.5, f"the server held a dead connection {elapsed:.1f}s"
         assert "idle" in freed.get("error") or "stalled" in freed.get("error")
 

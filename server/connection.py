@@ -58,8 +58,8 @@ class Connection:
     def receive(self) -> tuple[Header, bytes] | None:
         """Read what is available of the current frame; the frame once it is complete.
 
-        Raises ``PeerClosed`` (clean EOF), ``TruncatedFrame`` (EOF mid-frame),
-        ``Rejection`` (bad header) or ``OSError`` (reset...).
+        Raises ``PeerClosed`` (clean EOF, or a reset between frames), ``TruncatedFrame`` (EOF
+        mid-frame), ``Rejection`` (bad header) or ``OSError`` (a reset mid-frame...).
         """
         for _ in range(2):  # a header, then at once its payload (usually here already): one frame at most
             needed = self._bytes_needed()
@@ -67,6 +67,11 @@ class Connection:
                 chunk = self.sock.recv(needed)
             except (BlockingIOError, InterruptedError):
                 return None
+            except ConnectionResetError:
+                if self.mid_frame:
+                    raise
+                # between frames a reset is a peer that left (a client stopped with our reply unread)
+                raise PeerClosed("peer reset the connection between frames") from None
             if not chunk:
                 if self.mid_frame:
                     raise TruncatedFrame(f"connection closed mid-frame after {self.decoder.pending} bytes")

@@ -184,6 +184,7 @@ class Conversation:
             raise Rejection(ErrorCode.UNEXPECTED_MESSAGE, f"WINNERS_QUERY before agency {agency} finished", agency)
         if self.lottery.draw_done():
             return Reply(self.winners())
+        log_event(CONSULTA_GANADORES, IN_PROGRESS, logging.DEBUG, agencia=agency, estado="retenida")
         return Reply(hold=True)
 
     def winners(self) -> list[Message]:
@@ -195,7 +196,7 @@ class Conversation:
 
     def not_ready(self) -> list[Message]:
         agency = self.agency or 0
-        log_event(CONSULTA_GANADORES, IN_PROGRESS, logging.DEBUG, agencia=agency)
+        log_event(CONSULTA_GANADORES, IN_PROGRESS, logging.DEBUG, agencia=agency, estado="no_listo")
         return [Winners(agency, WinnersStatus.NOT_READY)]
 
 

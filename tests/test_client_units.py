@@ -49,7 +49,7 @@ def test_course_shaped_yaml_with_id_from_env(tmp_path: Path) -> None:
     assert config.log_level == "INFO"
     assert config.data_path == Path("/data/agency-4.csv")
     assert (config.backoff.initial, config.backoff.maximum, config.backoff.multiplier) == (0.05, 2.0, 2.0)
-    assert (config.connect_deadline, config.read_timeout) == (30.0, 10.0)
+    assert (config.connect_deadline, config.read_timeout, config.batch_pause) == (30.0, 10.0, 0.0)
 
 
 def test_env_overrides_yaml(tmp_path: Path) -> None:
@@ -65,6 +65,7 @@ def test_env_overrides_yaml(tmp_path: Path) -> None:
         "CLI_BACKOFF_MULTIPLIER": "3",
         "CLI_CONNECT_DEADLINE": "4.5",
         "CLI_READ_TIMEOUT": "2",
+        "CLI_BATCH_PAUSE": "250ms",
     }
     config = load_config(env)
     assert config.agency == 2
@@ -73,7 +74,7 @@ def test_env_overrides_yaml(tmp_path: Path) -> None:
     assert config.log_level == "DEBUG"
     assert config.data_path == Path("/tmp/bets-2.csv")
     assert (config.backoff.initial, config.backoff.maximum, config.backoff.multiplier) == (0.01, 1.0, 3.0)
-    assert (config.connect_deadline, config.read_timeout) == (4.5, 2.0)
+    assert (config.connect_deadline, config.read_timeout, config.batch_pause) == (4.5, 2.0, 0.25)
 
 
 def test_the_shipped_config_yaml_loads() -> None:
@@ -312,6 +313,16 @@ def test_a_bet_too_large_for_any_frame_is_a_malformed_row() -> None:
     assert error.value.line == 2
     assert "cannot fit" in error.value.error
     assert link.frames == []  # the bet before it was still waiting for its batch to fill
+
+
+def test_a_batch_pause_waits_between_batches_only() -> None:
+    link = AckingLink()
+    pauses: list[float] = []
+    session = Session(1, link, Backoff(BackoffSettings(0.01, 0.01, 1)), sleep=pauses.append)  # type: ignore[arg-type]
+    rows = "".join(f"a,b,{i},2000-01-01,5\r\n" for i in range(1, 8))
+    session.send_batches(read_bets(io.StringIO(rows, newline="")), 3, pause=0.25)
+    assert len(link.frames) == 3 and session.acknowledged == 7
+    assert pauses == [0.25, 0.25]  # before batches 2 and 3, none before the first
 
 
 def test_invalid_utf8_is_a_malformed_row() -> None:

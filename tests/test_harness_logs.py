@@ -9,7 +9,16 @@ from datetime import datetime
 
 import pytest
 
-from harness.logs import Event, EventLog, InvalidLine, agency_from_service, parse_line, parse_lines, where
+from harness.logs import (
+    Event,
+    EventLog,
+    InvalidLine,
+    agency_from_service,
+    domain_state,
+    parse_line,
+    parse_lines,
+    where,
+)
 from logline import LogLineError
 
 # What `docker compose logs` printed for a run with 2 clients (client2 in single-bet mode).
@@ -248,3 +257,24 @@ def test_parse_lines_accepts_a_whole_text_and_events_are_hashable() -> None:
     assert [(event.action, event.result) for event in log] == [("a", "success"), ("b", "fail")]
     assert log[1].fields == {"k": "v: w"}
     assert len({log[0], log[1]}) == 2
+
+
+def test_a_wait_predicate_says_what_it_waits_for() -> None:
+    predicate = where("lote_confirmado", "success", service="client1", total=3)
+    assert str(predicate) == "action: lote_confirmado | result: success | total: 3 from client1"
+    assert str(where("sorteo")) == "action: sorteo | result: any"
+    events = parse_lines(COMPOSE_LOGS)
+    assert [event.get("lote") for event in events if predicate(event)] == ["2"]
+
+
+def test_domain_state_tells_where_the_lottery_stands() -> None:
+    whole = parse_lines(COMPOSE_LOGS)
+    assert domain_state(whole) == (
+        "agencies finished: [1, 2]; not finished: none; draw: done (3 winners); waiting for winners: nobody"
+    )
+    before_the_draw = parse_lines(COMPOSE_LOGS.split("server     | 2026-11-27 04:57:02,002")[0])
+    assert domain_state(before_the_draw) == (
+        "agencies finished: [1, 2]; not finished: none; draw: not yet; waiting for winners: client1, client2"
+    )
+    midway = parse_lines(COMPOSE_LOGS.split("client1-1  | 2026-11-27 04:57:02,000")[0])
+    assert domain_state(midway).startswith("agencies finished: none; not finished: [1, 2]; draw: not yet")
