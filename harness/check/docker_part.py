@@ -32,6 +32,7 @@ from harness.check.lines import RunLog, parse_contract_line
 from harness.check.run import GeneratorFailed, SutRun
 from harness.check.safecompose import CLIENT_SERVICE, SERVER_SERVICE, generate
 from harness.check.verdict import Verdict, shown, verdict
+from harness.compose_command import ComposeCommandError, run_compose
 from harness.images import ensure_base_image
 from harness.logstream import sortable_timestamp
 from harness.probe import impostor_server
@@ -39,15 +40,13 @@ from harness.probe import impostor_server
 COMPOSE_CONFIG_TIMEOUT = 30
 
 
-def _compose_config(tree_file: str, cwd: str) -> tuple[int, str]:
-    command = ["docker", "compose", "-f", tree_file, "config", "--quiet"]
+def _compose_config(compose_file: str, cwd: str) -> str | None:
+    """None when ``docker compose config`` accepts the file, else what it said."""
     try:
-        completed = subprocess.run(
-            command, cwd=cwd, capture_output=True, text=True, timeout=COMPOSE_CONFIG_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return -1, f"`docker compose config` did not finish within {COMPOSE_CONFIG_TIMEOUT}s"
-    return completed.returncode, (completed.stderr or completed.stdout).strip()
+        run_compose(["docker", "compose", "-f", compose_file, "config", "--quiet"], cwd, COMPOSE_CONFIG_TIMEOUT)
+    except ComposeCommandError as exc:
+        return str(exc)
+    return None
 
 
 def check_generator(ctx: CheckContext, *, clients: int) -> list[Verdict]:
@@ -74,10 +73,10 @@ def check_generator(ctx: CheckContext, *, clients: int) -> list[Verdict]:
         }
         if misnamed:
             problems.append(f"container names differ from the service names: {misnamed}")
-        code, output = _compose_config(generated.path.name, str(tree))
-        if code != 0:
-            problems.append(f"`docker compose config` rejects the file (exit {code})")
-        evidence = [f"services: {', '.join(services)}"] + ([f"docker compose config | {output}"] if output else [])
+        rejected = _compose_config(generated.path.name, str(tree))
+        if rejected is not None:
+            problems.append("`docker compose config` rejects the file")
+        evidence = [f"services: {', '.join(services)}"] + ([rejected] if rejected else [])
         if generated.output.strip():
             evidence.append(f"generar-compose.sh | {generated.output.strip().splitlines()[-1]}")
     return [
