@@ -18,6 +18,7 @@ from harness.check.junit import write_junit
 from harness.check.runner import run_checks, select
 from harness.check.sut import Sut
 from harness.check.verdict import Verdict
+from harness.engine import docker_client
 
 EVIDENCE_WIDTH = 110
 
@@ -101,6 +102,7 @@ def cmd_check(args: argparse.Namespace, console: Console, report: Callable[[str]
         return 0
     if not checks:
         raise ValueError("no check matches --exercises / -k")
+    docker_client()  # no engine: one clear error now, not one failed verdict per check
     progress = Progress(checks)
     started = time.monotonic()
 

@@ -166,6 +166,7 @@ class SutRun:
         directory.mkdir(parents=True, exist_ok=True)
         if self.safe is not None:
             self.safe.write(directory / "compose.yaml")
+            (directory / "compose-changes.txt").write_text("".join(f"{note}\n" for note in self.safe.notes))
         if self.generated is not None and self.generated.output:
             (directory / "generar-compose.out").write_text(self.generated.output, encoding="utf-8")
         self.log().save(directory)
