@@ -21,7 +21,6 @@ LINE_TIMEOUT = 10
 # The engine stamps each container's lines as it reads them: lines of two containers logged within
 # a few milliseconds may be stamped in the other order. Ordering checks allow this much.
 ORDER_TOLERANCE = 0.1
-LAST_AGENCY_FACTOR = 10  # the last agency sends this many times the others' bets: it finishes last
 ENV_BET = {
     "NOMBRE": "Santiago Lionel",
     "APELLIDO": "Lorca",
@@ -83,9 +82,9 @@ def _batch_run(
     return log, written, problems
 
 
-def _wait_for_total(run: SutRun, total: int) -> None:
-    """Until the server's ``apuesta_recibida`` lines add up to ``total`` (its log may trail the
-    client's exit), at most LINE_TIMEOUT s."""
+def _wait_for_total(run: SutRun, total: int, timeout: float = LINE_TIMEOUT) -> bool:
+    """Until the server's ``apuesta_recibida`` lines (from the start) add up to ``total``, at most
+    ``timeout`` s (after a client's exit: its log may trail it); whether they did."""
     counted = 0
 
     def enough(service: str, text: str) -> bool:
@@ -95,7 +94,7 @@ def _wait_for_total(run: SutRun, total: int) -> None:
             counted += event.int_field("cantidad") or 0
         return counted >= total
 
-    run.cluster.hub.wait_for_line(enough, LINE_TIMEOUT)
+    return run.cluster.hub.wait_for_line(enough, timeout) is not None
 
 
 def _batches(log: RunLog) -> list[Line]:
@@ -240,19 +239,23 @@ def winner_verdicts(
 
 
 def _winners_run(ctx: CheckContext, exercise: str, winners: Mapping[int, int], rows: int) -> list[Verdict]:
+    """Every agency but the last runs; once the server stored all their bets, the last one starts.
+    A draw (or an answer) before the last agency's bets is then plainly before, not a close call."""
     name = f"{len(winners)} agencies"
+    last = f"client{max(winners)}"
     with ctx.tree() as tree:
         images = ctx.images(tree)
-        last = max(winners)
-        written = [
-            write_agency(tree / ".data", agency, rows * (LAST_AGENCY_FACTOR if agency == last else 1), count)
-            for agency, count in winners.items()
-        ]
+        written = [write_agency(tree / ".data", agency, rows, count) for agency, count in winners.items()]
         edit_client_config(tree, {"batch.maxAmount": MAX_AMOUNT})
-        with ctx.run(tree, images, len(winners), name) as run:
-            _, problems = wait_clients(run, _clients(len(winners)), WINNERS_TIMEOUT)
+        problems: list[str] = []
+        with ctx.run(tree, images, len(winners), name, deferred=[last]) as run:
+            first_total = rows * (len(winners) - 1)
+            if not _wait_for_total(run, first_total, WINNERS_TIMEOUT):
+                problems.append(f"the server did not store the first {len(winners) - 1} agencies' {first_total} bets")
+            run.cluster.start(last)
+            _, waited = wait_clients(run, _clients(len(winners)), WINNERS_TIMEOUT)
             log = run.log()
-    return winner_verdicts(exercise, name, log, written, problems)
+    return winner_verdicts(exercise, name, log, written, problems + waited)
 
 
 def check_stalled_agency(
