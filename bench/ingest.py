@@ -21,10 +21,7 @@ import multiprocessing
 import os
 import random
 import selectors
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,8 +32,8 @@ from pathlib import Path
 from typing import cast
 
 from bench.common import REPO_ROOT, BenchError, PartResult, Report, median_row, percentile
-from logline import SUCCESS, parse_line
-from logline.actions import LISTEN, WORKER_START
+from harness.localserver import LocalServer
+from harness.store import STORE_FILE, read_store
 from protocol import (
     HEADER_SIZE,
     Ack,
@@ -206,64 +203,10 @@ def _expect(pipe: Pipe, timeout: float, what: str) -> tuple:
 # -- the real server ----------------------------------------------------------------------
 
 
-class LocalServer:
-    """``python -m server`` on 127.0.0.1 (port 0), its own process group, killed on ``close()``."""
-
-    def __init__(self, directory: Path, agencies: int, workers: int, root: Path = REPO_ROOT) -> None:
-        self.directory = directory
-        self.workers = workers
-        self.log_path = directory / "server.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SERVER_", "STORAGE_", "WINNERS_"))}
-        env.update(
-            SERVER_CONFIG=str(root / "server" / "config.ini"),
-            SERVER_IP="127.0.0.1",
-            SERVER_PORT="0",
-            SERVER_LISTEN_BACKLOG="128",
-            LOGGING_LEVEL="INFO",
-            AGENCIES=str(agencies),
-            STORAGE_PATH=str(directory / "bets.csv"),
-            WORKERS=str(workers),
-            READ_TIMEOUT="30",
-        )
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server"],
-            cwd=root,  # another tree's server/ for A/B runs (``--server-root``)
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.port = 0
-
-    def wait_ready(self) -> LocalServer:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"server exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
-            events = [parsed.event for parsed in map(parse_line, self._log_lines()) if parsed]
-            listening = [event for event in events if event.action == LISTEN and event.result == SUCCESS]
-            started = sum(event.action == WORKER_START and event.result == SUCCESS for event in events)
-            if listening and started >= self.workers:
-                self.port = int(listening[0].fields["port"])
-                return self
-            time.sleep(0.02)  # the server writes to a file: poll it
-        raise BenchError(f"server not ready within {START_TIMEOUT}s")
-
-    def _log_lines(self) -> list[str]:
-        return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(8)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        self._log.close()
+def local_server(directory: Path, agencies: int, workers: int, root: Path = REPO_ROOT) -> LocalServer:
+    """The server as the benchmark runs it: INFO to a file, a read timeout no run reaches."""
+    settings = {"LOGGING_LEVEL": "INFO", "AGENCIES": agencies, "WORKERS": workers, "READ_TIMEOUT": 30}
+    return LocalServer(directory, settings, root)
 
 
 # -- the baseline -------------------------------------------------------------------------
@@ -361,9 +304,9 @@ def group_cpu_seconds(pgid: int) -> float:
 def run_server(
     frames: dict[int, list[tuple[bytes, bytes]]], senders: int, directory: Path, workers: int, root: Path = REPO_ROOT
 ) -> Measured:
-    server = LocalServer(directory, agencies=len(frames), workers=workers, root=root)
+    server = local_server(directory, agencies=len(frames), workers=workers, root=root)
     try:
-        server.wait_ready()
+        server.wait_ready(START_TIMEOUT)
         cpu_before = group_cpu_seconds(server.process.pid)
         measured = drive(server.port, frames, senders)
         measured.cpu_seconds = group_cpu_seconds(server.process.pid) - cpu_before
@@ -456,7 +399,4 @@ def run(
 
 
 def _stored(directory: Path) -> int:
-    ledger = directory / "bets.csv.batches"
-    if not ledger.exists():
-        return 0
-    return sum(int(line.split(",")[2]) for line in ledger.read_text().splitlines() if line)
+    return len(read_store(directory / STORE_FILE))

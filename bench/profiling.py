@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.common import REPO_ROOT, BenchError, PartResult, Report
-from bench.ingest import LocalServer, agency_frames, drive
+from bench.ingest import START_TIMEOUT, agency_frames, drive, local_server
 
 TOP = 15
 COLUMNS = ["kind", "function", "samples_pct"]
@@ -106,10 +106,10 @@ def _py_spy_server(
 ) -> PartResult:
     agencies = len(frames)
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
-        server = LocalServer(Path(tmp), agencies=agencies, workers=workers, root=root)
+        server = local_server(Path(tmp), agencies=agencies, workers=workers, root=root)
         spy: subprocess.Popen[bytes] | None = None
         try:
-            server.wait_ready()
+            server.wait_ready(START_TIMEOUT)
             output = Path(tmp) / "stacks.txt"
             command = [py_spy, "record", "--pid", str(server.process.pid), "--subprocesses", "--nonblocking"]
             command += ["--rate", "250", "--format", "raw", "--output", str(output), "--duration", "120"]

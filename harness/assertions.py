@@ -1,4 +1,10 @@
-"""Domain assertions. Each failure names what was expected, what was seen, and the log lines behind it."""
+"""Domain assertions, as checks and as asserts.
+
+Each ``check_*`` returns a ``Verdict`` (``harness.verdicts``): passed or not, what was expected,
+what was seen, the log lines behind it. Each ``assert_*`` runs its check and raises
+``AssertionError`` (a ``VerdictFailed``) on a failed verdict, naming the same; scenarios call the
+asserts, and code that wants every problem of a run (the randomized trials) merges the checks.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,14 @@ from typing import TYPE_CHECKING
 from harness.data import Dataset
 from harness.faults import FAULT_ACTION
 from harness.logs import Event, EventLog
+from harness.verdicts import EVIDENCE_LINES, Verdict, VerdictFailed, judge
 
 if TYPE_CHECKING:
-    from harness.cluster import Cluster, StoredBet
+    from harness.cluster import Cluster
+    from harness.store import StoredBet
 
 BetKey = tuple[int, str, str, str, str, int]
-EVIDENCE_LINES = 12
+DOMAIN = "lottery"  # the ``exercise`` of every verdict here
 # docs/protocol.md: a frame is at most 8192 bytes; a header is 10; a BATCH payload starts with seq (u32)
 # and count (u16); a bet is five strings, each a u16 byte count and its UTF-8 bytes.
 MAX_FRAME_SIZE = 8192
@@ -29,7 +37,21 @@ def _evidence(lines: Iterable[str]) -> str:
     return "\n".join(f"    {line}" for line in shown) if shown else "    (no log lines)"
 
 
-def assert_winners(events: EventLog, expected: dict[int, list[str]]) -> None:
+def _last(lines: Iterable[str]) -> list[str]:
+    """The evidence a verdict keeps: the last lines (those an assertion message shows)."""
+    return list(lines)[-EVIDENCE_LINES:]
+
+
+def _raise(verdict: Verdict, message: str) -> None:
+    if not verdict.passed:
+        raise VerdictFailed(message, verdict)
+
+
+def _problem_lines(verdict: Verdict) -> str:
+    return "\n  ".join(verdict.problems)
+
+
+def check_winners(events: EventLog, expected: dict[int, list[str]]) -> Verdict:
     """Every agency reported exactly its expected winners (documents, in any order)."""
     observed = events.winners_by_agency()
     problems = []
@@ -39,12 +61,18 @@ def assert_winners(events: EventLog, expected: dict[int, list[str]]) -> None:
             problems.append(f"agency {agency}: expected {len(want)} winners {want}, but it reported none")
         elif sorted(got) != want:
             problems.append(f"agency {agency}: expected {len(want)} winners {want}, observed {len(got)} {sorted(got)}")
-    if problems:
-        lines = [e.raw for e in events if e.action == "consulta_ganadores" and e.result == "success"]
-        raise AssertionError("winners differ:\n  " + "\n  ".join(problems) + "\nlog lines:\n" + _evidence(lines))
+    lines = [e.raw for e in events if e.action == "consulta_ganadores" and e.result == "success"] if problems else []
+    seen = f"{len(observed)} agencies reported their winners"
+    return judge(DOMAIN, "winners", problems, "each agency reports exactly its winners", seen, _last(lines))
 
 
-def assert_server_answered_winners(events: EventLog, expected: dict[int, list[str]]) -> None:
+def assert_winners(events: EventLog, expected: dict[int, list[str]]) -> None:
+    """Every agency reported exactly its expected winners (documents, in any order)."""
+    verdict = check_winners(events, expected)
+    _raise(verdict, "winners differ:\n  " + _problem_lines(verdict) + "\nlog lines:\n" + _evidence(verdict.evidence))
+
+
+def check_server_answered_winners(events: EventLog, expected: dict[int, list[str]]) -> Verdict:
     """The server answered every expected agency (``consulta_ganadores | result: success | agencia: A``)
     with the number of that agency's winners, and answered no other agency."""
     answered: dict[int, set[int]] = {}
@@ -52,31 +80,45 @@ def assert_server_answered_winners(events: EventLog, expected: dict[int, list[st
         if event.matches("consulta_ganadores", "success") and "agencia" in event.fields:
             answered.setdefault(event.int_field("agencia") or 0, set()).add(event.int_field("cant_ganadores") or 0)
     want = {agency: {len(documents)} for agency, documents in expected.items()}
-    if answered != want:
-        lines = [e.raw for e in events if e.action == "consulta_ganadores" and "agencia" in e.fields]
-        raise AssertionError(
-            f"server answers differ: expected winner counts {want}, observed {answered}\n" + _evidence(lines)
-        )
+    problems = [] if answered == want else [f"expected winner counts {want}, observed {answered}"]
+    lines = [e.raw for e in events if e.action == "consulta_ganadores" and "agencia" in e.fields] if problems else []
+    return judge(
+        DOMAIN, "server answered winners", problems, f"winner counts {want}", f"winner counts {answered}", _last(lines)
+    )
 
 
-def assert_no_failures(events: EventLog, *, allow: Iterable[str] = ()) -> None:
+def assert_server_answered_winners(events: EventLog, expected: dict[int, list[str]]) -> None:
+    """The server answered every expected agency (``consulta_ganadores | result: success | agencia: A``)
+    with the number of that agency's winners, and answered no other agency."""
+    verdict = check_server_answered_winners(events, expected)
+    _raise(verdict, f"server answers differ: {_problem_lines(verdict)}\n" + _evidence(verdict.evidence))
+
+
+def check_no_failures(events: EventLog, *, allow: Iterable[str] = ()) -> Verdict:
     """No event logged ``result: fail`` (except for the ``allow``-ed actions), and no traceback."""
     allowed = set(allow)
     failures = [e for e in events if e.result == "fail" and e.action not in allowed]
     tracebacks = events.tracebacks()
+    problems = []
     if failures or tracebacks:
-        detail = [f"{e.service} | {e.raw}" for e in failures] + tracebacks
-        raise AssertionError(
-            f"expected no failures, observed {len(failures)} fail events and {len(tracebacks)} tracebacks:\n"
-            + _evidence(detail)
-        )
+        problems.append(f"{len(failures)} fail events and {len(tracebacks)} tracebacks")
+    detail = [f"{e.service} | {e.raw}" for e in failures] + tracebacks
+    return judge(DOMAIN, "no failures", problems, "no failures", "no fail event, no traceback", _last(detail))
 
 
-def assert_graceful_exit(cluster: Cluster, service: str, grace: float = 10, events: EventLog | None = None) -> int:
+def assert_no_failures(events: EventLog, *, allow: Iterable[str] = ()) -> None:
+    """No event logged ``result: fail`` (except for the ``allow``-ed actions), and no traceback."""
+    verdict = check_no_failures(events, allow=allow)
+    _raise(verdict, f"expected no failures, observed {_problem_lines(verdict)}:\n" + _evidence(verdict.evidence))
+
+
+def check_graceful_exit(cluster: Cluster, service: str, grace: float = 10, events: EventLog | None = None) -> Verdict:
     """``service`` exits 0 within ``grace`` seconds, logs its ``shutdown`` line, prints no traceback.
 
     ``events``: where to look for those lines (default: the whole cluster log; pass
-    ``EventLog(cluster.events()[mark:])`` for a service started again after ``mark``)."""
+    ``EventLog(cluster.events()[mark:])`` for a service started again after ``mark``). A service
+    still running after ``grace`` raises ``WaitTimeout`` (naming the lottery's state): a wait, not
+    a verdict."""
     code = cluster.wait_exit(service, timeout=grace)
     events = cluster.events() if events is None else events
     shutdown = events.first("shutdown", "success", service=service)
@@ -88,12 +130,23 @@ def assert_graceful_exit(cluster: Cluster, service: str, grace: float = 10, even
         problems.append("no `action: shutdown | result: success` line")
     if tracebacks:
         problems.append(f"{len(tracebacks)} traceback(s)")
-    if problems:
-        raise AssertionError(
-            f"{service} did not exit gracefully: {'; '.join(problems)}\nlast lines:\n"
-            + _evidence(cluster.hub.lines(service) + tracebacks)
-        )
-    return code
+    evidence = _last(cluster.hub.lines(service) + tracebacks) if problems else []
+    expected = f"{service} exits 0 within {grace}s after its shutdown line, no traceback"
+    return judge(DOMAIN, f"graceful exit of {service}", problems, expected, f"{service} exited 0", evidence)
+
+
+def assert_graceful_exit(cluster: Cluster, service: str, grace: float = 10, events: EventLog | None = None) -> int:
+    """``service`` exits 0 within ``grace`` seconds, logs its ``shutdown`` line, prints no traceback.
+
+    ``events``: where to look for those lines (default: the whole cluster log; pass
+    ``EventLog(cluster.events()[mark:])`` for a service started again after ``mark``)."""
+    verdict = check_graceful_exit(cluster, service, grace, events)
+    _raise(
+        verdict,
+        f"{service} did not exit gracefully: {'; '.join(verdict.problems)}\nlast lines:\n"
+        + _evidence(verdict.evidence),
+    )
+    return 0
 
 
 def dataset_bets(dataset: Dataset, agency: int) -> list[BetKey]:
@@ -114,7 +167,7 @@ def _stored_by_agency(stored: list[StoredBet]) -> dict[int, list[BetKey]]:
     return rows
 
 
-def assert_all_bets_stored(cluster: Cluster, dataset: Dataset) -> None:
+def check_all_bets_stored(cluster: Cluster, dataset: Dataset) -> Verdict:
     """The store holds every bet of every agency file exactly once, and nothing else."""
     stored = _stored_by_agency(cluster.read_store())
     problems = []
@@ -128,21 +181,19 @@ def assert_all_bets_stored(cluster: Cluster, dataset: Dataset) -> None:
                 f"({sum(missing.values())} missing, e.g. {list(missing)[:2]}; "
                 f"{sum(extra.values())} extra, e.g. {list(extra)[:2]})"
             )
-    if problems:
-        raise AssertionError("stored bets differ from the dataset:\n  " + "\n  ".join(problems))
+    seen = f"{sum(len(rows) for rows in stored.values())} rows, each bet of the files once"
+    return judge(DOMAIN, "all bets stored", problems, "every bet of every agency file stored once", seen)
 
 
-def assert_acknowledged_bets_stored(
-    cluster: Cluster, dataset: Dataset, events: EventLog | None = None
-) -> dict[int, int]:
-    """No acknowledged bet lost, none duplicated, no partial row.
+def assert_all_bets_stored(cluster: Cluster, dataset: Dataset) -> None:
+    """The store holds every bet of every agency file exactly once, and nothing else."""
+    verdict = check_all_bets_stored(cluster, dataset)
+    _raise(verdict, "stored bets differ from the dataset:\n  " + _problem_lines(verdict))
 
-    The client logs how many bets the server acknowledged so far (the first T of its
-    file). Each agency's stored rows must be exactly the first K rows of its file, in
-    order, with K >= T. Returns the acknowledged count per agency. ``events``: the
-    acknowledgements to check (default: the whole cluster log; a slice of it for a
-    store that was emptied and a run started again).
-    """
+
+def _acknowledged_bets_stored(
+    cluster: Cluster, dataset: Dataset, events: EventLog | None
+) -> tuple[Verdict, dict[int, int]]:
     events = cluster.events() if events is None else events
     acknowledged = events.acknowledged_by_agency()
     stored = _stored_by_agency(cluster.read_store())
@@ -161,25 +212,49 @@ def assert_acknowledged_bets_stored(
             )
         if len(rows) < acked:
             problems.append(f"agency {agency}: {acked} bets acknowledged, only {len(rows)} stored")
-    if problems:
-        lines = [f"{e.service} | {e.raw}" for e in events if e.action in ("lote_confirmado", FAULT_ACTION)]
-        raise AssertionError(
-            "acknowledged bets not stored exactly once:\n  "
-            + "\n  ".join(problems)
-            + "\nlast acknowledgements:\n"
-            + _evidence(lines)
-        )
+    lines = (
+        [f"{e.service} | {e.raw}" for e in events if e.action in ("lote_confirmado", FAULT_ACTION)] if problems else []
+    )
+    expected = "each agency's stored rows: the first K of its file, in order, K >= the bets acknowledged"
+    seen = f"{sum(acknowledged.values())} bets acknowledged, all stored once"
+    return judge(DOMAIN, "acknowledged bets stored", problems, expected, seen, _last(lines)), acknowledged
+
+
+def check_acknowledged_bets_stored(cluster: Cluster, dataset: Dataset, events: EventLog | None = None) -> Verdict:
+    """No acknowledged bet lost, none duplicated, no partial row (see ``assert_acknowledged_bets_stored``)."""
+    return _acknowledged_bets_stored(cluster, dataset, events)[0]
+
+
+def assert_acknowledged_bets_stored(
+    cluster: Cluster, dataset: Dataset, events: EventLog | None = None
+) -> dict[int, int]:
+    """No acknowledged bet lost, none duplicated, no partial row.
+
+    The client logs how many bets the server acknowledged so far (the first T of its
+    file). Each agency's stored rows must be exactly the first K rows of its file, in
+    order, with K >= T. Returns the acknowledged count per agency. ``events``: the
+    acknowledgements to check (default: the whole cluster log; a slice of it for a
+    store that was emptied and a run started again).
+    """
+    verdict, acknowledged = _acknowledged_bets_stored(cluster, dataset, events)
+    _raise(
+        verdict,
+        "acknowledged bets not stored exactly once:\n  "
+        + _problem_lines(verdict)
+        + "\nlast acknowledgements:\n"
+        + _evidence(verdict.evidence),
+    )
     return acknowledged
 
 
-def assert_one_draw_before_winners(events: EventLog) -> Event:
-    """Exactly one ``sorteo``, and no agency told its winners before it: in the server's own log
-    (exact order) every ``consulta_ganadores | result: success`` follows it, and no client's
-    answer is timestamped earlier (containers share the host's clock). Returns the draw."""
+def _one_draw_before_winners(events: EventLog) -> tuple[Verdict, str, Event | None]:
+    """The verdict, the message an assertion raises with, and the draw (when there is one)."""
+    expected = "one `sorteo`, before every winners answer"
     draws = [e for e in events if e.matches("sorteo", "success")]
     if len(draws) != 1:
-        detail = _evidence(e.raw for e in draws)
-        raise AssertionError(f"expected exactly one `sorteo`, observed {len(draws)}:\n{detail}")
+        problem = f"expected exactly one `sorteo`, observed {len(draws)}"
+        verdict = judge(DOMAIN, "one draw before winners", [problem], expected, "", _last(e.raw for e in draws))
+        return verdict, f"{problem}:\n{_evidence(verdict.evidence)}", None
     draw = draws[0]
     answers = [e for e in events if e.matches("consulta_ganadores", "success")]
     early = [
@@ -188,11 +263,25 @@ def assert_one_draw_before_winners(events: EventLog) -> Event:
         if (e.service == draw.service and e.seq < draw.seq)
         or (e.service != draw.service and e.time is not None and draw.time is not None and e.time < draw.time)
     ]
-    if early:
-        raise AssertionError(
-            f"{len(early)} winners answer(s) before the draw ({draw.raw}):\n"
-            + _evidence(f"{e.service} | {e.raw}" for e in early)
-        )
+    problems = [f"{len(early)} winners answer(s) before the draw ({draw.raw})"] if early else []
+    seen = f"one draw, {len(answers)} winners answers after it"
+    evidence = _last(f"{e.service} | {e.raw}" for e in early) if early else [draw.raw]
+    verdict = judge(DOMAIN, "one draw before winners", problems, expected, seen, evidence)
+    return verdict, f"{problems[0]}:\n{_evidence(verdict.evidence)}" if problems else "", draw
+
+
+def check_one_draw_before_winners(events: EventLog) -> Verdict:
+    """Exactly one ``sorteo``, and no agency told its winners before it (see the assert)."""
+    return _one_draw_before_winners(events)[0]
+
+
+def assert_one_draw_before_winners(events: EventLog) -> Event:
+    """Exactly one ``sorteo``, and no agency told its winners before it: in the server's own log
+    (exact order) every ``consulta_ganadores | result: success`` follows it, and no client's
+    answer is timestamped earlier (containers share the host's clock). Returns the draw."""
+    verdict, message, draw = _one_draw_before_winners(events)
+    _raise(verdict, message)
+    assert draw is not None  # a passed verdict found the one draw
     return draw
 
 
@@ -205,9 +294,7 @@ def batch_frame_size(bets: Sequence[BetKey]) -> int:
     return FRAME_HEADER_SIZE + payload
 
 
-def assert_batches_fit_frames(events: EventLog, dataset: Dataset, limit: int = MAX_FRAME_SIZE) -> dict[int, list[int]]:
-    """Each agency's acknowledged batches, cut in order from its file by their ``cantidad``, make
-    frames of at most ``limit`` bytes. Returns the frame sizes per agency."""
+def _batches_fit_frames(events: EventLog, dataset: Dataset, limit: int) -> tuple[Verdict, dict[int, list[int]]]:
     sizes: dict[int, list[int]] = {}
     problems = []
     for agency, counts in sorted(events.batches_by_agency().items()):
@@ -223,15 +310,34 @@ def assert_batches_fit_frames(events: EventLog, dataset: Dataset, limit: int = M
             if size > limit:
                 problems.append(f"agency {agency}: batch {seq} ({count} bets) is a frame of {size} bytes > {limit}")
             start += count
-    if problems:
-        lines = [e.raw for e in events if e.action == "lote_confirmado"]
-        raise AssertionError("batches over the frame limit:\n  " + "\n  ".join(problems) + "\n" + _evidence(lines))
+    lines = [e.raw for e in events if e.action == "lote_confirmado"] if problems else []
+    largest = max((size for agency_sizes in sizes.values() for size in agency_sizes), default=0)
+    verdict = judge(
+        DOMAIN,
+        "batches fit frames",
+        problems,
+        f"every BATCH frame <= {limit} bytes",
+        f"largest {largest}",
+        _last(lines),
+    )
+    return verdict, sizes
+
+
+def check_batches_fit_frames(events: EventLog, dataset: Dataset, limit: int = MAX_FRAME_SIZE) -> Verdict:
+    """Each agency's acknowledged batches make frames of at most ``limit`` bytes (see the assert)."""
+    return _batches_fit_frames(events, dataset, limit)[0]
+
+
+def assert_batches_fit_frames(events: EventLog, dataset: Dataset, limit: int = MAX_FRAME_SIZE) -> dict[int, list[int]]:
+    """Each agency's acknowledged batches, cut in order from its file by their ``cantidad``, make
+    frames of at most ``limit`` bytes. Returns the frame sizes per agency."""
+    verdict, sizes = _batches_fit_frames(events, dataset, limit)
+    _raise(verdict, "batches over the frame limit:\n  " + _problem_lines(verdict) + "\n" + _evidence(verdict.evidence))
     return sizes
 
 
-def assert_full_batches(events: EventLog, max_amount: int) -> dict[int, list[int]]:
-    """Every agency's batches carry ``max_amount`` bets each except its last (1..max_amount).
-    Returns the batch sizes per agency."""
+def check_full_batches(events: EventLog, max_amount: int) -> Verdict:
+    """Every agency's batches carry ``max_amount`` bets each except its last (1..max_amount)."""
     batches = events.batches_by_agency()
     problems = []
     for agency, counts in sorted(batches.items()):
@@ -242,6 +348,13 @@ def assert_full_batches(events: EventLog, max_amount: int) -> dict[int, list[int
             problems.append(
                 f"agency {agency}: batch sizes {counts}, expected {max_amount} each and a last of 1..{max_amount}"
             )
-    if problems:
-        raise AssertionError("batches are not full:\n  " + "\n  ".join(problems))
-    return batches
+    expected = f"batches of {max_amount} bets, the last of 1..{max_amount}"
+    return judge(DOMAIN, "full batches", problems, expected, f"{len(batches)} agencies' batches full")
+
+
+def assert_full_batches(events: EventLog, max_amount: int) -> dict[int, list[int]]:
+    """Every agency's batches carry ``max_amount`` bets each except its last (1..max_amount).
+    Returns the batch sizes per agency."""
+    verdict = check_full_batches(events, max_amount)
+    _raise(verdict, "batches are not full:\n  " + _problem_lines(verdict))
+    return events.batches_by_agency()

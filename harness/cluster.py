@@ -2,13 +2,14 @@
 
 ``DockerCompose`` (testcontainers) brings the stack up; teardown (stop with a grace period, then
 remove everything labelled) and everything that needs a signal or a live log go through the
-docker SDK, which is several times faster than compose for a hundred containers.
+docker SDK, which is several times faster than compose for a hundred containers. Over 400 lines
+because ``Cluster`` is the one scenario-facing API of a run (up and down, services, signals,
+network faults, waits, logs, results); the engine operations it uses live in ``harness.engine``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import queue
 import secrets
@@ -20,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -39,6 +39,7 @@ from harness.images import REPO_ROOT, ImageSet
 from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, LABEL, RUN_LABEL
 from harness.logs import Event, EventLog, agency_from_service, assert_log_contract, domain_state
 from harness.logstream import ContainerLogReader, EventPredicate, LogHub
+from harness.store import STORE_FILE, StoredBet, read_store
 
 COMPOSE_TIMEOUT = 180
 SERVER = "server"
@@ -65,16 +66,6 @@ class _Compose(DockerCompose):
             return run_compose(command, context or str(self.context), COMPOSE_TIMEOUT)
         except ComposeCommandError as exc:
             raise ClusterError(str(exc)) from None
-
-
-@dataclass(frozen=True)
-class StoredBet:
-    agency: int
-    first_name: str
-    last_name: str
-    document: str
-    birthdate: str
-    number: int
 
 
 def new_run_id() -> str:
@@ -435,17 +426,11 @@ class Cluster:
 
     @property
     def store_path(self) -> Path:
-        return self.storage_dir / "bets.csv"
+        return self.storage_dir / STORE_FILE
 
     def read_store(self) -> list[StoredBet]:
         """Every row of the server's bets.csv, in order."""
-        if not self.store_path.exists():
-            return []
-        with self.store_path.open(newline="", encoding="utf-8") as file:
-            return [
-                StoredBet(int(agency), first, last, document, birthdate, int(number))
-                for agency, first, last, document, birthdate, number in csv.reader(file)
-            ]
+        return read_store(self.store_path)
 
     def save_artifacts(self, directory: Path) -> Path:
         """Each service's log, the compose file and the stored bets, under ``directory/project``."""

@@ -1,5 +1,9 @@
 """Typed events parsed from the log lines of the server and the clients.
 
+(Over 400 lines: ``EventLog`` carries the domain summaries every scenario and check reads from
+the events, such as winners, acknowledgements and batches per agency, next to the events
+they summarize; the line contract itself is ``logline``.)
+
 Every event line follows docs/CONVENTIONS.md::
 
     2026-11-27 04:57:01,123 INFO     action: X | result: Y | key: value | key: value

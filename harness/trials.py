@@ -4,7 +4,9 @@ A trial empties the store, starts every service, picks (from its seed alone) a t
 and a number k, sends SIGTERM to the target at the k-th event counted from the target's first
 line (its signal handlers are installed by then), then stops the rest the same way. Every
 service must exit 0 within ``grace`` with its ``shutdown`` line, and no acknowledged bet may be
-lost or duplicated (``assert_acknowledged_bets_stored`` on the trial's own events).
+lost or duplicated (``check_acknowledged_bets_stored`` on the trial's own events). The checks of a
+trial are verdicts (``harness.verdicts``), merged: a failing trial names every problem it found,
+not only the first.
 
 A failing trial raises ``TrialFailed`` naming its seed: ``--harness-seed SEED --harness-trials 1``
 replays it (the choices are the seed's; the interleaving of the services is the engine's).
@@ -19,11 +21,12 @@ from typing import TYPE_CHECKING
 
 from docker.errors import APIError
 
-from harness.assertions import assert_acknowledged_bets_stored, assert_graceful_exit
+from harness.assertions import check_acknowledged_bets_stored, check_graceful_exit
 from harness.data import Dataset
 from harness.faults import HARNESS_SERVICE, FaultError, Terminate
 from harness.logs import Event, EventLog
 from harness.logstream import EventPredicate
+from harness.verdicts import Verdict, merge
 
 if TYPE_CHECKING:
     from harness.cluster import Cluster
@@ -34,7 +37,11 @@ START_TIMEOUT = 60
 
 
 class TrialFailed(AssertionError):
-    pass
+    """A trial that failed; ``verdict`` holds every problem its checks found (None: a wait failed)."""
+
+    def __init__(self, message: str, verdict: Verdict | None = None) -> None:
+        super().__init__(message)
+        self.verdict = verdict
 
 
 @dataclass
@@ -47,6 +54,7 @@ class TrialResult:
     delivered: bool = False  # False: the target's part was over (it ended, or every client did)
     acknowledged: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
+    verdict: Verdict | None = None  # the trial's checks, merged
 
     def __str__(self) -> str:
         what = f"SIGTERM to {self.target} after {self.trigger!r}"
@@ -131,25 +139,35 @@ def sigterm_trial(cluster: Cluster, dataset: Dataset, trial: int, seed: int, gra
         except FaultError:
             if cluster.status(result.target) == "running":
                 raise
+        # wait_exit first: it also reads the service's log to its end, so the window holds its last line
         cluster.wait_exit(result.target, grace)
-        assert_graceful_exit(cluster, result.target, grace, events=window())
+        verdicts = [check_graceful_exit(cluster, result.target, grace, events=window())]
         rest = [s for s in services if s != result.target and cluster.status(s) == "running"]
         for service in rest:
             _first_line(cluster, service, mark)
             _sigterm_unless_ended(cluster, service)
-        for service in rest:
+        others = [s for s in services if s != result.target]
+        for service in others:  # those that ended by themselves too
             cluster.wait_exit(service, grace)
-            assert_graceful_exit(cluster, service, grace, events=window())
-        for service in services:  # those that ended by themselves ended well too
-            assert_graceful_exit(cluster, service, grace, events=window())
-        result.acknowledged = assert_acknowledged_bets_stored(cluster, dataset, events=window())
+        ended = window()
+        verdicts += [check_graceful_exit(cluster, service, grace, events=ended) for service in others]
+        verdicts.append(check_acknowledged_bets_stored(cluster, dataset, events=window()))
+        result.acknowledged = window().acknowledged_by_agency()
+        verdict = result.verdict = merge(verdicts, "trial", f"trial {trial}", "every check of the trial passes")
         fault.teardown()
-    except Exception as exc:  # an assertion, or a wait that timed out
+    except Exception as exc:  # a wait that timed out, an engine error
         cluster.note("trial", "fail", trial=trial, seed=seed)
-        raise TrialFailed(
-            f"trial {trial} failed (seed {seed}: SIGTERM to {result.target} after {result.after_events} events); "
-            f"replay it with --harness-seed {seed} --harness-trials 1\n{exc}"
-        ) from exc
+        raise TrialFailed(f"{_failed(result)}\n{exc}") from exc
+    if not verdict.passed:
+        cluster.note("trial", "fail", trial=trial, seed=seed)
+        raise TrialFailed(f"{_failed(result)}\n{verdict.message(evidence_lines=None)}", verdict)
     result.seconds = time.monotonic() - started
     cluster.note("trial", "success", trial=trial, seed=seed, delivered=result.delivered)
     return result
+
+
+def _failed(result: TrialResult) -> str:
+    return (
+        f"trial {result.trial} failed (seed {result.seed}: SIGTERM to {result.target} after {result.after_events} "
+        f"events); replay it with --harness-seed {result.seed} --harness-trials 1"
+    )

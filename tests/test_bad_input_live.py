@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import ServerPool, ServerProcess, lottery_bets, stored_rows, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serverutil import ServerPool, ServerProcess, make_bets, stored_rows, wait_until
 from timing import scaled
 
 from harness.badinput import (
@@ -35,6 +35,7 @@ from harness.badinput import (
     probe,
     random_probes,
 )
+from harness.store import StoredBet
 from protocol import (
     HEADER_SIZE,
     Ack,
@@ -84,7 +85,7 @@ def assert_server_healthy(server: ServerProcess) -> None:
 def test_a_stream_of_malformed_input(server: ServerProcess, harness_figures) -> None:
     checker = live_checker(server)
     good = server.agency(GOOD_AGENCY)
-    good_bets = make_bets(GOOD_AGENCY, 2 * EXAMPLES + 50, seed=3).bets
+    good_bets = lottery_bets(GOOD_AGENCY, 2 * EXAMPLES + 50, seed=3).bets
     good_seq = iter(range(1, 10**9))
     started = time.monotonic()
 
@@ -147,17 +148,11 @@ def test_seeded_probes_have_the_same_oracle(server: ServerProcess, harness_figur
 # -- many connections, and connections that never finish a frame ----------------------------------
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[ServerPool]:
-    with ServerPool(tmp_path) as pool:
-        yield pool
-
-
 def test_two_hundred_connections_from_one_client(servers: ServerPool) -> None:
     """200 simultaneous connections of one agency all sending the same batch: every one is
     answered, it is stored exactly once, and another agency is served throughout."""
     server = servers.start(AGENCIES=3, WORKERS=2, READ_TIMEOUT=1.5)
-    bets = tuple(make_bets(3, 3, seed=1).bets)
+    bets = tuple(lottery_bets(3, 3, seed=1).bets)
     flood = [server.connect() for _ in range(200)]
     try:
         with server.agency(2) as other:
@@ -166,7 +161,7 @@ def test_two_hundred_connections_from_one_client(servers: ServerPool) -> None:
                 sock.sendall(frame)
             assert other.request(Ping(2, b"during")) == Pong(2, b"during")
             acks = [recv_message(sock) for sock in flood]
-            assert other.send_batches(make_bets(2, 4).bets, 2) == [Ack(2, AckStatus.OK, 2)] * 2
+            assert other.send_batches(lottery_bets(2, 4).bets, 2) == [Ack(2, AckStatus.OK, 2)] * 2
         statuses = sorted(ack.status for ack in acks if isinstance(ack, Ack))
         assert len(statuses) == 200, [a for a in acks if not isinstance(a, Ack)][:3]
         assert statuses.count(AckStatus.OK) == 1 and statuses.count(AckStatus.DUPLICATE) == 199
@@ -198,7 +193,7 @@ def test_slowloris_headers_that_stall(servers: ServerPool) -> None:
         for index, sock in enumerate(stalled):
             sock.sendall(frame[: 1 + index % (HEADER_SIZE + 5)])  # 1..15 bytes: mid-header or mid-payload
         with server.agency(2) as other:
-            bets = make_bets(2, 20).bets
+            bets = lottery_bets(2, 20).bets
             for seq in range(1, 11):  # the good agency keeps going while they stall
                 assert other.request(Batch(2, seq, tuple(bets[2 * seq - 2 : 2 * seq]))) == Ack(2, AckStatus.OK, 2)
             for sock in stalled:
@@ -248,5 +243,5 @@ def socket_readable(sock: socket.socket, timeout: float) -> bool:
     return bool(readable)
 
 
-def _rows(server: ServerProcess) -> list[tuple[int, str, str, str, str, int]]:
+def _rows(server: ServerProcess) -> list[StoredBet]:
     return stored_rows(server.storage_path)

@@ -5,14 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from clientutil import ClientProcess, make_bets, write_agency_file
+from helpers import ClientProcess
 
 GOOD = {"CLI_ID": "1", "CLI_SERVER_ADDRESS": "127.0.0.1:9", "CLI_CONNECT_DEADLINE": "0.1"}
-
-
-@pytest.fixture
-def agency_file(tmp_path: Path) -> Path:
-    return write_agency_file(tmp_path / "agency-1.csv", make_bets(2))
 
 
 def run_to_exit(env: dict[str, str]) -> tuple[int, list[str], list[str]]:

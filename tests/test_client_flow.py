@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 
 import pytest
-from clientutil import (
+from helpers import (
     CLOSE,
     ClientProcess,
     FakeServer,
     Hold,
     LotteryBehaviour,
     Reply,
+    agency_file_bets,
     client_env,
     free_port,
-    make_bets,
     write_agency_file,
 )
 from timing import scaled
@@ -40,13 +39,6 @@ from protocol import (
 )
 
 AGENCY = 3
-
-
-@pytest.fixture
-def stack() -> Iterator[ExitStack]:
-    """Closes whatever a test entered (client first, then servers), also when it fails."""
-    with ExitStack() as resources:
-        yield resources
 
 
 def assert_clean_success(client: ClientProcess, total: int) -> None:
@@ -73,7 +65,7 @@ def received_bets(server: FakeServer) -> list[BetData]:
 
 
 def test_batches_respect_max_amount_and_the_frame_limit(tmp_path: Path, stack: ExitStack) -> None:
-    bets = make_bets(400, long_every=37, long_name_chars=1300)  # some bets take ~4 kB
+    bets = agency_file_bets(400, long_every=37, long_name_chars=1300)  # some bets take ~4 kB
     data = write_agency_file(tmp_path / "agency.csv", bets)
     server = stack.enter_context(FakeServer(LotteryBehaviour(winners=("20000005", "20000017"))))
     client = stack.enter_context(ClientProcess(client_env(AGENCY, server.address, data, CLI_BATCH_MAXAMOUNT="60")))
@@ -129,7 +121,7 @@ def test_not_ready_backs_off_then_multi_frame_winners(tmp_path: Path, stack: Exi
     documents = [str(30_000_000 + i) for i in range(1500)]
     behaviour = LotteryBehaviour(winners=documents, not_ready=3, winners_per_frame=600)
     server = stack.enter_context(FakeServer(behaviour))
-    data = write_agency_file(tmp_path / "agency.csv", make_bets(5))
+    data = write_agency_file(tmp_path / "agency.csv", agency_file_bets(5))
     client = stack.enter_context(ClientProcess(client_env(AGENCY, server.address, data)))
 
     assert_clean_success(client, 5)
@@ -144,7 +136,7 @@ def test_not_ready_backs_off_then_multi_frame_winners(tmp_path: Path, stack: Exi
 
 def test_server_not_up_yet(tmp_path: Path, stack: ExitStack) -> None:
     port = free_port()
-    bets = make_bets(10)
+    bets = agency_file_bets(10)
     data = write_agency_file(tmp_path / "agency.csv", bets)
     client = stack.enter_context(ClientProcess(client_env(AGENCY, f"127.0.0.1:{port}", data)))
     client.wait_for_events("connect", "in_progress", count=2)  # the server is not up yet: retries
@@ -163,7 +155,7 @@ def test_server_not_up_yet(tmp_path: Path, stack: ExitStack) -> None:
 
 
 def test_gives_up_after_the_connect_deadline(tmp_path: Path, stack: ExitStack) -> None:
-    data = write_agency_file(tmp_path / "agency.csv", make_bets(3))
+    data = write_agency_file(tmp_path / "agency.csv", agency_file_bets(3))
     env = client_env(AGENCY, f"127.0.0.1:{free_port()}", data, CLI_CONNECT_DEADLINE="0.4")
     started = time.monotonic()
     client = stack.enter_context(ClientProcess(env))
@@ -194,7 +186,7 @@ class DropsConnections(LotteryBehaviour):
 
 
 def test_resumes_after_dropped_connections(tmp_path: Path, stack: ExitStack) -> None:
-    bets = make_bets(50)
+    bets = agency_file_bets(50)
     data = write_agency_file(tmp_path / "agency.csv", bets)
     server = stack.enter_context(FakeServer(DropsConnections(winners=("20000001", "20000002"))))
     client = stack.enter_context(ClientProcess(client_env(AGENCY, server.address, data, CLI_BATCH_MAXAMOUNT="8")))
@@ -230,7 +222,7 @@ class StallsThenShutsDown(LotteryBehaviour):
 
 
 def test_reply_timeout_and_shutting_down_are_retried(tmp_path: Path, stack: ExitStack) -> None:
-    bets = make_bets(6)
+    bets = agency_file_bets(6)
     data = write_agency_file(tmp_path / "agency.csv", bets)
     server = stack.enter_context(FakeServer(StallsThenShutsDown()))
     env = client_env(AGENCY, server.address, data, CLI_BATCH_MAXAMOUNT="3", CLI_READ_TIMEOUT="0.3")
@@ -252,7 +244,7 @@ class RejectsBatch2(LotteryBehaviour):
 
 
 def test_error_reply_to_a_batch_exits_1(tmp_path: Path, stack: ExitStack) -> None:
-    data = write_agency_file(tmp_path / "agency.csv", make_bets(10))
+    data = write_agency_file(tmp_path / "agency.csv", agency_file_bets(10))
     server = stack.enter_context(FakeServer(RejectsBatch2()))
     client = stack.enter_context(ClientProcess(client_env(AGENCY, server.address, data, CLI_BATCH_MAXAMOUNT="4")))
 
@@ -282,7 +274,7 @@ def test_error_reply_to_a_batch_exits_1(tmp_path: Path, stack: ExitStack) -> Non
     ],
 )
 def test_malformed_row_exits_1_with_its_line(tmp_path: Path, stack: ExitStack, bad_row: str, message: str) -> None:
-    bets = make_bets(5)
+    bets = agency_file_bets(5)
     data = write_agency_file(tmp_path / "agency.csv", bets, extra_rows=[bad_row, "Ok,Row,1,2000-01-01,1"])
     server = stack.enter_context(FakeServer(LotteryBehaviour()))
     client = stack.enter_context(ClientProcess(client_env(AGENCY, server.address, data, CLI_BATCH_MAXAMOUNT="2")))
@@ -312,7 +304,7 @@ class HangsUpAtOnce(LotteryBehaviour):
 
 
 def test_a_server_that_always_hangs_up_cannot_hold_the_client_forever(tmp_path: Path, stack: ExitStack) -> None:
-    data = write_agency_file(tmp_path / "agency.csv", make_bets(3))
+    data = write_agency_file(tmp_path / "agency.csv", agency_file_bets(3))
     server = stack.enter_context(FakeServer(HangsUpAtOnce()))
     env = client_env(AGENCY, server.address, data, CLI_CONNECT_DEADLINE="0.5")
     client = stack.enter_context(ClientProcess(env))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from clientutil import (
+from helpers import (
     ClientProcess,
     FakeServer,
     Hold,
@@ -17,27 +16,14 @@ from clientutil import (
     Reply,
     client_env,
     free_port,
-    make_bets,
-    write_agency_file,
+    wait_until,
 )
-from serverutil import wait_until
 from timing import scaled
 
 from protocol import Batch, Message
 
 AGENCY = 5
 PROMPT = scaled(0.5)  # seconds from the signal to the exit, at most
-
-
-@pytest.fixture
-def stack() -> Iterator[ExitStack]:
-    with ExitStack() as resources:
-        yield resources
-
-
-@pytest.fixture
-def agency_file(tmp_path: Path) -> Path:
-    return write_agency_file(tmp_path / "agency.csv", make_bets(30))
 
 
 def assert_prompt_clean_stop(client: ClientProcess, sent_at: float, reason: str) -> None:

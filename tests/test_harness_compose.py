@@ -1,4 +1,8 @@
-"""harness.compose and generar-compose.sh: rendering, escaping, refusals (no containers)."""
+"""harness.compose and generar-compose.sh: rendering, escaping, refusals (no containers).
+
+Just over 400 lines: the hostile values and the spec builders are shared by the rendering, the
+escaping and the docker-compose round-trip tests.
+"""
 
 from __future__ import annotations
 
@@ -50,17 +54,22 @@ NASTY_VALUES = [
 ]
 
 
-def docker_compose_available() -> bool:
+@pytest.fixture(scope="module")
+def docker_compose() -> None:
+    """Skip the test, saying why, unless ``docker compose version`` works here (asked once per module,
+    only when a test needs it: collecting the tests runs nothing)."""
     if shutil.which("docker") is None:
-        return False
+        pytest.skip("docker compose unavailable: no `docker` command on PATH")
     try:
         result = subprocess.run(["docker", "compose", "version"], check=False, capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"docker compose unavailable: `docker compose version` failed: {exc}")
+    if result.returncode != 0:
+        detail = result.stderr.decode(errors="replace").strip() or f"exit {result.returncode}"
+        pytest.skip(f"docker compose unavailable: `docker compose version` says: {detail}")
 
 
-needs_docker_compose = pytest.mark.skipif(not docker_compose_available(), reason="docker compose unavailable")
+needs_docker_compose = pytest.mark.usefixtures("docker_compose")
 
 
 def harness_spec(tmp_path: Path, clients: int = 3, **overrides: Any) -> ComposeSpec:

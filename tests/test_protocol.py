@@ -2,6 +2,8 @@
 the incremental ``FrameDecoder``, blocking socket I/O and ``BatchBuilder``.
 
 Property-based tests (fuzzing, random round trips) live in tests/test_protocol_fuzz.py.
+Over 400 lines: one test per rejection the decoders make, sharing the raw-frame builders above
+them; each theme is a section (``# --``).
 """
 
 from __future__ import annotations

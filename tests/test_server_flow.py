@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from serverutil import ServerPool, ServerProcess, as_rows, make_bets, stored_rows
+from helpers import ServerPool, ServerProcess, as_rows, lottery_bets, stored_rows
 
 from protocol import (
     Ack,
@@ -28,12 +26,6 @@ from protocol import (
 )
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[ServerPool]:
-    with ServerPool(tmp_path) as pool:
-        yield pool
-
-
 def run_agencies(
     server: ServerProcess, agencies: list[int], bets_per_agency: int, batch_size: int
 ) -> dict[int, list[str]]:
@@ -44,7 +36,7 @@ def run_agencies(
     def one(agency: int) -> None:
         try:
             with server.agency(agency) as client:
-                results[agency] = client.run(make_bets(agency, bets_per_agency).bets, batch_size)
+                results[agency] = client.run(lottery_bets(agency, bets_per_agency).bets, batch_size)
         except BaseException as exc:
             errors.append(exc)
 
@@ -65,9 +57,9 @@ def test_full_conversation_gives_each_agency_exactly_its_winners(servers: Server
     winners = run_agencies(server, ids, bets_per_agency=120, batch_size=17)
 
     for agency in ids:
-        assert winners[agency] == make_bets(agency, 120).winners
+        assert winners[agency] == lottery_bets(agency, 120).winners
         assert winners[agency], "the generated data should give every agency some winners"
-    expected_rows = sorted(row for agency in ids for row in as_rows(agency, make_bets(agency, 120).bets))
+    expected_rows = sorted(row for agency in ids for row in as_rows(agency, lottery_bets(agency, 120).bets))
     assert sorted(stored_rows(server.storage_path)) == expected_rows  # each exactly once
     total_winners = sum(len(documents) for documents in winners.values())
     (sorteo,) = server.events("sorteo", "success")
@@ -81,7 +73,7 @@ def test_full_conversation_gives_each_agency_exactly_its_winners(servers: Server
 def test_winners_query_before_the_draw_is_held_then_not_ready(servers: ServerPool) -> None:
     server = servers.start(AGENCIES=2, WINNERS_HOLD=0.4, LOGGING_LEVEL="DEBUG")
     with server.agency(1) as first:
-        first.send_batches(make_bets(1, 20).bets, 10)
+        first.send_batches(lottery_bets(1, 20).bets, 10)
         assert first.finish() == Ack(1, AckStatus.OK, 20)
         started = time.monotonic()
         answer = first.query_winners()
@@ -96,21 +88,21 @@ def test_a_held_query_is_answered_by_the_draw(servers: ServerPool) -> None:
     READY: with a 60 s hold and a 10 s socket timeout, only the draw can have answered it."""
     server = servers.start(AGENCIES=2, WINNERS_HOLD=60, LOGGING_LEVEL="DEBUG")
     with server.agency(1) as first, server.agency(2) as second:
-        first.send_batches(make_bets(1, 20).bets, 10)
+        first.send_batches(lottery_bets(1, 20).bets, 10)
         first.finish()
-        second.send_batches(make_bets(2, 5).bets, 5)
+        second.send_batches(lottery_bets(2, 5).bets, 5)
         send_message(first.sock, WinnersQuery(1))
         server.wait_for("action: consulta_ganadores | result: in_progress | agencia: 1 | estado: retenida")
         second.finish()
         ready = recv_message(first.sock)
         assert isinstance(ready, Winners) and ready.status is WinnersStatus.READY
-        assert list(ready.documents) == make_bets(1, 20).winners
+        assert list(ready.documents) == lottery_bets(1, 20).winners
     assert not server.events("consulta_ganadores", "in_progress")[1:]  # never answered NOT_READY
 
 
 def test_single_bets_ping_and_conversation_rules(servers: ServerPool) -> None:
     server = servers.start(AGENCIES=2)
-    bet = make_bets(1, 1).bets[0]
+    bet = lottery_bets(1, 1).bets[0]
     with server.agency(1) as client:
         assert client.request(Ping(0, b"")) == Pong(0, b"")
         assert client.request(SingleBet(1, bet)) == Ack(1, AckStatus.OK, 1)
@@ -150,14 +142,14 @@ def test_hundred_agencies_on_two_workers(servers: ServerPool) -> None:
     ids = list(range(1, 101))
     winners = run_agencies(server, ids, bets_per_agency=30, batch_size=8)
     for agency in ids:
-        assert winners[agency] == make_bets(agency, 30).winners
+        assert winners[agency] == lottery_bets(agency, 30).winners
     assert len(stored_rows(server.storage_path)) == 100 * 30
     assert len(server.events("sorteo", "success")) == 1
     assert len(server.events("consulta_ganadores", "success")) == 100
 
 
 def test_restart_keeps_batches_finished_agencies_and_the_draw(servers: ServerPool) -> None:
-    bets = {agency: make_bets(agency, 40).bets for agency in (1, 2)}
+    bets = {agency: lottery_bets(agency, 40).bets for agency in (1, 2)}
     first = servers.start(AGENCIES=2)
     with first.agency(1) as client:
         client.send_batches(bets[1][:20], 10)
@@ -172,7 +164,7 @@ def test_restart_keeps_batches_finished_agencies_and_the_draw(servers: ServerPoo
         acks = client.send_batches(bets[2], 10)  # a client that restarted resends everything
         assert [ack.status for ack in acks] == [AckStatus.DUPLICATE] * 2 + [AckStatus.OK] * 2
         assert client.finish() == Ack(2, AckStatus.OK, 40)
-        assert client.winners() == make_bets(2, 40).winners
+        assert client.winners() == lottery_bets(2, 40).winners
     with second.agency(1) as client:
         assert client.finish() == Ack(1, AckStatus.DUPLICATE, 20)  # survived the restart
         assert client.winners() == [bet.document for bet in bets[1][:20] if bet.number == 7574]
@@ -186,7 +178,7 @@ def test_restart_keeps_batches_finished_agencies_and_the_draw(servers: ServerPoo
     assert not any("holds a completed draw" in line for line in second.lines())  # no draw yet then
     with third.agency(2) as client:
         assert client.finish().status is AckStatus.DUPLICATE
-        assert client.query_winners() == make_bets(2, 40).winners  # READY at once: the draw was done
+        assert client.query_winners() == lottery_bets(2, 40).winners  # READY at once: the draw was done
     assert third.events("sorteo") == []  # not drawn (nor logged) again
     assert sorted(stored_rows(third.storage_path)) == sorted(as_rows(1, bets[1][:20]) + as_rows(2, bets[2]))
 
@@ -194,7 +186,7 @@ def test_restart_keeps_batches_finished_agencies_and_the_draw(servers: ServerPoo
 def test_restart_cuts_an_unacknowledged_tail(servers: ServerPool) -> None:
     first = servers.start()
     with first.agency(1) as client:
-        client.send_batches(make_bets(1, 10).bets, 5)
+        client.send_batches(lottery_bets(1, 10).bets, 5)
     assert first.terminate()[0] == 0
     size = first.storage_path.stat().st_size
     with open(first.storage_path, "a", encoding="utf-8") as file:
@@ -205,16 +197,16 @@ def test_restart_cuts_an_unacknowledged_tail(servers: ServerPool) -> None:
     assert "apuestas: 10 | lotes: 2" in second.events("recuperacion", "success")[0]
     assert second.storage_path.stat().st_size == size
     with second.agency(1) as client:
-        acks = client.send_batches(make_bets(1, 10).bets, 5)
+        acks = client.send_batches(lottery_bets(1, 10).bets, 5)
         assert [ack.status for ack in acks] == [AckStatus.DUPLICATE, AckStatus.DUPLICATE]
-    assert stored_rows(second.storage_path) == as_rows(1, make_bets(1, 10).bets)
+    assert stored_rows(second.storage_path) == as_rows(1, lottery_bets(1, 10).bets)
 
 
 def test_many_winners_come_in_several_frames(servers: ServerPool) -> None:
     server = servers.start(AGENCIES=2)
-    lucky = make_bets(1, 3000, winner_ratio=1.0)
+    lucky = lottery_bets(1, 3000, winner_ratio=1.0)
     with server.agency(2) as other:
-        other.send_batches(make_bets(2, 10, winner_ratio=0.0).bets, 10)
+        other.send_batches(lottery_bets(2, 10, winner_ratio=0.0).bets, 10)
         other.finish()
     with server.agency(1) as client:
         assert client.run(lucky.bets, batch_size=150) == lucky.winners
@@ -227,7 +219,7 @@ def test_many_winners_come_in_several_frames(servers: ServerPool) -> None:
 
 def test_a_keyed_bet_resent_is_stored_once(servers: ServerPool) -> None:
     server = servers.start(AGENCIES=1)
-    bet = make_bets(1, 1).bets[0]
+    bet = lottery_bets(1, 1).bets[0]
     with server.agency(1) as client:
         assert client.request(SingleBet(1, bet, key=77)) == Ack(1, AckStatus.OK, 1)
     with server.agency(1) as client:  # the ACK was lost: the same bet, same key, on a new connection
@@ -238,7 +230,7 @@ def test_a_keyed_bet_resent_is_stored_once(servers: ServerPool) -> None:
 
 
 def test_a_store_of_an_earlier_run_is_refused_not_answered(servers: ServerPool) -> None:
-    first_run, second_run = make_bets(1, 20, seed=1).bets, make_bets(1, 20, seed=2).bets
+    first_run, second_run = lottery_bets(1, 20, seed=1).bets, lottery_bets(1, 20, seed=2).bets
     first = servers.start(AGENCIES=2)
     with first.agency(1) as client:
         client.send_batches(first_run, 10)

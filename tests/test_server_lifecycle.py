@@ -7,22 +7,15 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serverutil import REPO_ROOT, ServerPool, ServerProcess, as_rows, make_bets, stored_rows, wait_until
+from helpers import REPO_ROOT, ServerPool, ServerProcess, as_rows, lottery_bets, stored_rows, wait_until
 from timing import scaled
 
 from protocol import Ack, AckStatus, Batch, Ping, Pong, WinnersQuery, recv_message, send_message
 
 SHUTDOWN_LINE = "action: shutdown | result: success"
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[ServerPool]:
-    with ServerPool(tmp_path) as pool:
-        yield pool
 
 
 def assert_clean_shutdown(server: ServerProcess, sig: int = signal.SIGTERM, within: float = 4.0) -> None:
@@ -49,7 +42,7 @@ def test_idle_server_stops_cleanly(servers: ServerPool, sig: int) -> None:
 def test_sigterm_mid_traffic_loses_and_duplicates_no_acknowledged_bet(servers: ServerPool) -> None:
     server = servers.start(AGENCIES=10, WORKERS=2)
     agencies = range(1, 7)
-    bets = {agency: make_bets(agency, 2000, seed=3).bets for agency in agencies}
+    bets = {agency: lottery_bets(agency, 2000, seed=3).bets for agency in agencies}
     acked: dict[int, int] = dict.fromkeys(agencies, 0)  # bets acknowledged, in order
     started = threading.Barrier(len(agencies) + 1, timeout=10)
 
@@ -97,7 +90,7 @@ def test_sigterm_with_held_queries(servers: ServerPool) -> None:
     clients = [server.agency(agency) for agency in (1, 2, 3)]
     try:
         for client in clients:
-            client.send_batches(make_bets(client.agency, 5).bets, 5)
+            client.send_batches(lottery_bets(client.agency, 5).bets, 5)
             client.finish()
             send_message(client.sock, WinnersQuery(client.agency))
         server.wait_for("estado: retenida", count=3)  # the server holds all three queries

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serverutil import AgencyClient, ServerPool, ServerProcess, as_rows, make_bets, stored_rows
+from helpers import AgencyClient, ServerPool, ServerProcess, as_rows, lottery_bets, stored_rows
 from timing import scaled
 
 from protocol import (
@@ -122,7 +122,7 @@ def test_bad_frame_gets_an_error_and_only_that_connection_closes(
 ) -> None:
     frame, code, rejected_bets = BAD_FRAMES[name]
     seq = 1 + 2 * list(BAD_FRAMES).index(name)
-    bets = make_bets(1, 4, seed=seq).bets
+    bets = lottery_bets(1, 4, seed=seq).bets
     assert good_agency.send_batches(bets[:2], 2, first_seq=seq) == [Ack(1, AckStatus.OK, 2)]
     fails_before = len(server.events("apuesta_recibida", "fail"))
 

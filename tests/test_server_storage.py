@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from helpers import tricky_bets
 
 from protocol import MAX_FRAME_SIZE, WinnersStatus, encode
 from protocol import split_winners as winners_frames
@@ -15,22 +16,6 @@ from server.draw import compute_winners
 from server.model import Bet, bets_to_csv, has_won, load_bets, store_bets
 from server.state import Lottery, SharedState, StoreStatus
 from server.storage import BetStore
-
-TRICKY_NAMES = [
-    ("Ana, María", 'Pérez "la rubia"'),
-    ("Zoë | Ñandú", "O'Brien"),
-    ("Línea\nnueva", "Retorno\rsolo"),
-    ("  espacios  ", "fin\r\n"),
-    ("ünïcödé 日本", "emoji 🎲"),
-]
-
-
-def tricky_bets(agency: int = 1) -> list[Bet]:
-    return [
-        Bet(agency, first, last, str(30_000_000 + index), date(1990, 1, 1 + index), 7574 if index % 2 else 12)
-        for index, (first, last) in enumerate(TRICKY_NAMES)
-    ]
-
 
 # -- model ----------------------------------------------------------------------------------
 

@@ -4,18 +4,17 @@ the server's log and store to check what it logged and kept."""
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.badinput.model import Outcome, ServerModel, reply_kind, split_replies
 from harness.badinput.probes import Probe
 from harness.logs import Event, parse_line
+from harness.store import StoredBet, read_rows
 from logline import clean_value
 from protocol import BetData, Error
 
@@ -44,21 +43,16 @@ class LogFollower:
 
 
 class StoreFollower:
-    """The rows appended to a bets.csv since the last call (each batch is appended whole)."""
+    """The rows appended to a bets.csv since the last call (a row still being written waits for
+    the next call)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._offset = 0
 
-    def new_rows(self) -> list[tuple[int, str, str, str, str, int]]:
-        if not self.path.exists():
-            return []
-        with self.path.open("rb") as file:
-            file.seek(self._offset)
-            data = file.read()
-        self._offset += len(data)
-        reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
-        return [(int(a), first, last, doc, birth, int(number)) for a, first, last, doc, birth, number in reader]
+    def new_rows(self) -> list[StoredBet]:
+        rows, self._offset = read_rows(self.path, self._offset)
+        return rows
 
 
 def as_row(agency: int, bet: BetData) -> tuple[int, str, str, str, str, int]:
@@ -230,7 +224,7 @@ class LiveChecker:
 Row = tuple[int, str, str, str, str, int]
 
 
-def _by_agency(rows: list[Row]) -> dict[int, list[Row]]:
+def _by_agency(rows: Sequence[Row]) -> dict[int, list[Row]]:
     grouped: dict[int, list[Row]] = {}
     for row in rows:
         grouped.setdefault(row[0], []).append(row)

@@ -1,7 +1,11 @@
-"""Helpers for the client tests: a scripted fake server and the client as a real subprocess.
+"""Helpers of the fast tests: bets, the server as a local process, a minimal agency, a scripted
+fake server and the client as a real subprocess.
 
-Everything binds 127.0.0.1 only; every wait has a timeout; both helpers are context
-managers that stop threads, sockets and processes even when a test fails.
+Everything binds 127.0.0.1 only; every wait has a timeout; every helper that starts something
+is a context manager (or closed by a fixture of ``conftest.py``) that stops its threads, sockets
+and processes even when a test fails. One module on purpose (about 600 lines): the server and
+the client tests share the bets, the waits and the processes, and each side's helpers are the
+other side's peer.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import random
 import select
 import signal
 import socket
@@ -18,8 +23,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
+from harness.localserver import REPO_ROOT, LocalServer, wait_until
+from harness.store import StoredBet, read_store
 from logline import parse_line
 from protocol import (
     HEADER_SIZE,
@@ -39,18 +47,72 @@ from protocol import (
     encode,
     parse_header,
     recv_exactly,
+    recv_message,
+    send_message,
 )
+from server.model import Bet
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["REPO_ROOT", "wait_until"]  # re-exported for the tests
+
 HOST = "127.0.0.1"
 WAIT = 10.0  # the longest any single wait in these tests may take
+WINNING_NUMBER = 7574
 BET_ENV_VARS = ("NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO")
+Row = tuple[int, str, str, str, str, int]
 
 
-# -- data -------------------------------------------------------------------------------
+# -- bets -------------------------------------------------------------------------------
 
 
-def make_bets(count: int, *, long_every: int = 0, long_name_chars: int = 1200) -> list[BetData]:
+@dataclass(frozen=True)
+class GeneratedBets:
+    bets: list[BetData]
+
+    @property
+    def winners(self) -> list[str]:
+        return [bet.document for bet in self.bets if bet.number == WINNING_NUMBER]
+
+
+_NAMES = ["Ana", "José", "María, Luz", 'Juan "el"', "Zoë", "O'Brien", "Ñandú | x", "Lü\nna", "Ca\rrlos"]
+
+
+def lottery_bets(agency: int, count: int, seed: int = 0, winner_ratio: float = 0.1) -> GeneratedBets:
+    rng = random.Random(seed * 1_000_003 + agency)
+    bets = []
+    for index in range(count):
+        number = WINNING_NUMBER if rng.random() < winner_ratio else rng.randrange(0, 10000)
+        if number == WINNING_NUMBER and winner_ratio == 0:
+            number += 1
+        bets.append(
+            BetData(
+                rng.choice(_NAMES),
+                rng.choice(_NAMES[::-1]),
+                str(agency * 10_000_000 + index),  # a document tells which agency's bet it is
+                date(1950 + rng.randrange(60), 1 + rng.randrange(12), 1 + rng.randrange(28)),
+                number,
+            )
+        )
+    return GeneratedBets(bets)
+
+
+TRICKY_NAMES = [
+    ("Ana, María", 'Pérez "la rubia"'),
+    ("Zoë | Ñandú", "O'Brien"),
+    ("Línea\nnueva", "Retorno\rsolo"),
+    ("  espacios  ", "fin\r\n"),
+    ("ünïcödé 日本", "emoji 🎲"),
+]
+
+
+def tricky_bets(agency: int = 1) -> list[Bet]:
+    """The server's own bets (``server.model.Bet``) with every character a CSV store must keep."""
+    return [
+        Bet(agency, first, last, str(30_000_000 + index), date(1990, 1, 1 + index), 7574 if index % 2 else 12)
+        for index, (first, last) in enumerate(TRICKY_NAMES)
+    ]
+
+
+def agency_file_bets(count: int, *, long_every: int = 0, long_name_chars: int = 1200) -> list[BetData]:
     """``count`` bets with accented names; every ``long_every``-th one has a very long UTF-8 name."""
     bets = []
     for index in range(count):
@@ -63,9 +125,7 @@ def make_bets(count: int, *, long_every: int = 0, long_name_chars: int = 1200) -
     return bets
 
 
-def _date(index: int):
-    from datetime import date
-
+def _date(index: int) -> date:
     return date(1950 + index % 50, 1 + index % 12, 1 + index % 28)
 
 
@@ -84,6 +144,120 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
+
+
+def stored_rows(storage_path: Path) -> list[StoredBet]:
+    """The server's store, read like the harness reads it (``harness.store``): rows equal tuples."""
+    return read_store(storage_path)
+
+
+def as_rows(agency: int, bets: list[BetData]) -> list[Row]:
+    return [(agency, b.first_name, b.last_name, b.document, b.birthdate.isoformat(), b.number) for b in bets]
+
+
+# -- the server -------------------------------------------------------------------------
+
+
+class ServerProcess(LocalServer):
+    """``python -m server`` (``harness.localserver``) and ways to talk to it."""
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection((HOST, self.port), timeout=WAIT)
+
+    def agency(self, agency: int) -> AgencyClient:
+        return AgencyClient(self.connect(), agency)
+
+
+SERVER_TEST_SETTINGS = {"WORKERS": 2, "AGENCIES": 1, "WINNERS_HOLD": 0.5, "READ_TIMEOUT": 5}
+
+
+class ServerPool:
+    """Starts servers in ``directory``; ``close()`` kills whatever is still running."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.servers: list[ServerProcess] = []
+
+    def start(self, wait: bool = True, **settings: object) -> ServerProcess:
+        server = ServerProcess(self.directory, {**SERVER_TEST_SETTINGS, **settings})
+        self.servers.append(server)
+        return server.wait_ready() if wait else server
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.kill()
+
+    def __enter__(self) -> ServerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AgencyClient:
+    """A minimal blocking client for one agency (independent of the ``client`` package)."""
+
+    def __init__(self, sock: socket.socket, agency: int) -> None:
+        self.sock = sock
+        self.agency = agency
+
+    def request(self, message: Message) -> Message:
+        send_message(self.sock, message)
+        return recv_message(self.sock)
+
+    def send_batches(self, bets: list[BetData], batch_size: int, first_seq: int = 1) -> list[Ack]:
+        acks = []
+        for offset in range(0, len(bets), batch_size):
+            seq = first_seq + offset // batch_size
+            ack = self.request(Batch(self.agency, seq, tuple(bets[offset : offset + batch_size])))
+            assert isinstance(ack, Ack), ack
+            acks.append(ack)
+        return acks
+
+    def finish(self) -> Ack:
+        ack = self.request(Finished(self.agency))
+        assert isinstance(ack, Ack), ack
+        return ack
+
+    def query_winners(self) -> Winners | list[str]:
+        """One query: the NOT_READY answer, or every document of a READY answer."""
+        send_message(self.sock, WinnersQuery(self.agency))
+        documents: list[str] = []
+        while True:
+            answer = recv_message(self.sock)
+            assert isinstance(answer, Winners), answer
+            if answer.status is WinnersStatus.NOT_READY:
+                return answer
+            documents.extend(answer.documents)
+            if answer.status is WinnersStatus.READY:
+                return documents
+
+    def winners(self, timeout: float = 15.0) -> list[str]:
+        """Query until READY."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.query_winners()
+            if isinstance(answer, list):
+                return answer
+            assert time.monotonic() < deadline, "winners never became ready"
+
+    def run(self, bets: list[BetData], batch_size: int = 10) -> list[str]:
+        """The whole conversation: batches, FINISHED, winners."""
+        acks = self.send_batches(bets, batch_size)
+        assert all(ack.status is AckStatus.OK for ack in acks), acks
+        assert sum(ack.count for ack in acks) == len(bets)
+        finished = self.finish()
+        assert finished.count == len(bets), finished
+        return self.winners()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> AgencyClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 # -- the fake server --------------------------------------------------------------------
