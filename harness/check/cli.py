@@ -17,8 +17,8 @@ from harness.check.context import Check
 from harness.check.junit import write_junit
 from harness.check.runner import run_checks, select
 from harness.check.sut import Sut
-from harness.check.verdict import Verdict
 from harness.engine import docker_client
+from harness.verdicts import Verdict
 
 EVIDENCE_WIDTH = 110
 

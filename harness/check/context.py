@@ -19,9 +19,9 @@ from harness.check.build import SutImages, build_sut_images
 from harness.check.lines import Line, parse_contract_line
 from harness.check.run import SutRun
 from harness.check.sut import Sut, tree_digest
-from harness.check.verdict import Verdict
 from harness.cluster import ClusterError
 from harness.logstream import sortable_timestamp
+from harness.verdicts import Verdict
 
 Report = Callable[[str], None]
 

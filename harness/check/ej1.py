@@ -10,8 +10,8 @@ from harness.check.context import (
 )
 from harness.check.run import GeneratorFailed
 from harness.check.safecompose import CLIENT_SERVICE, SERVER_SERVICE, generate
-from harness.check.verdict import Verdict, verdict
 from harness.compose_command import ComposeCommandError, run_compose
+from harness.verdicts import Verdict, judge
 
 COMPOSE_CONFIG_TIMEOUT = 30
 
@@ -56,7 +56,7 @@ def check_generator(ctx: CheckContext, *, clients: int) -> list[Verdict]:
         if generated.output.strip():
             evidence.append(f"generar-compose.sh | {generated.output.strip().splitlines()[-1]}")
     return [
-        verdict(
+        judge(
             "ej1",
             name,
             problems,

@@ -14,8 +14,8 @@ from harness.check.context import (
     wait_for_any_line,
 )
 from harness.check.inputs import edit_client_config, edit_server_config, write_agency
-from harness.check.lines import RunLog
-from harness.check.verdict import Verdict, shown, verdict
+from harness.check.lines import RunLog, shown
+from harness.verdicts import Verdict, judge
 
 CONFIG_TIMEOUT = 60
 CONFIG_ROWS = 60
@@ -128,7 +128,7 @@ def check_config(ctx: CheckContext, *, case: ConfigCase) -> list[Verdict]:
     if images_before != images_after:
         problems.append(f"image IDs changed between the runs: {images_before} -> {images_after}")
     evidence = [f"image IDs unchanged: {sorted(set(images_after.values()))}", *evidence]
-    return [verdict("ej2", case.name, problems, expected, seen, evidence)]
+    return [judge("ej2", case.name, problems, expected, seen, evidence)]
 
 
 CHECKS: list[Check] = [

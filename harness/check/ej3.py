@@ -17,9 +17,9 @@ from harness.check.context import (
 from harness.check.dockershim import SHIM_ENV, install_shim, shim_settings
 from harness.check.ej4 import GRACE, START_TIMEOUT
 from harness.check.lines import parse_contract_line
-from harness.check.verdict import Verdict, verdict
 from harness.images import ensure_base_image
 from harness.probe import impostor_server
+from harness.verdicts import Verdict, judge
 
 PROBE_SCRIPT = "validar-echo-server.sh"
 PROBE_TIMEOUT = 60
@@ -124,7 +124,7 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
                 garbage = probe(impostor_name)
             stopped = probe(server_name)
     verdicts = [
-        verdict(
+        judge(
             "ej3",
             "probe: running server",
             _probe_problem(running, "success", "their running server"),
@@ -132,7 +132,7 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
             "success",
             running.evidence("running server"),
         ),
-        verdict(
+        judge(
             "ej3",
             "probe: garbage answer",
             _probe_problem(garbage, "fail", "a server that answers garbage"),
@@ -140,7 +140,7 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
             "fail",
             garbage.evidence("garbage server"),
         ),
-        verdict(
+        judge(
             "ej3",
             "probe: stopped server",
             _probe_problem(stopped, "fail", "a stopped server"),
@@ -148,7 +148,7 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
             "fail",
             stopped.evidence("stopped server"),
         ),
-        verdict(
+        judge(
             "ej3",
             "no port published",
             [f"ports published: {published}"] if published else [],

@@ -21,9 +21,10 @@ from harness.check.context import (
     wait_for_any_line,
 )
 from harness.check.inputs import edit_client_config, write_agency
+from harness.check.lines import shown
 from harness.check.run import SutRun
-from harness.check.verdict import Verdict, shown, verdict
 from harness.logstream import sortable_timestamp
+from harness.verdicts import Verdict, judge
 
 GRACE = 10.0  # seconds between SIGTERM and "did not exit in time": `docker stop`'s default; 5 s flaked under load
 START_TIMEOUT = 30
@@ -107,7 +108,7 @@ def _shutdown_verdict(name: str, run: SutRun, stopped: list[Stopped], running_be
     problems += [f"{service} was not running when signalled" for service in running_before]
     expected = f"exit 0 within {GRACE:.0f}s of SIGTERM; no `result: fail` before it"
     seen = "; ".join(evidence[:1]) if not problems else ""
-    return verdict("ej4", name, problems, expected, seen, line_evidence + evidence)
+    return judge("ej4", name, problems, expected, seen, line_evidence + evidence)
 
 
 def _not_running(run: SutRun, services: list[str]) -> list[str]:

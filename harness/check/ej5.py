@@ -9,8 +9,9 @@ from harness.check.context import (
     wait_clients,
     wait_for_line,
 )
+from harness.check.lines import shown
 from harness.check.lottery import BET_TIMEOUT, ENV_BET, LINE_TIMEOUT
-from harness.check.verdict import Verdict, shown, verdict
+from harness.verdicts import Verdict, judge
 
 
 def check_env_bet(ctx: CheckContext) -> list[Verdict]:
@@ -33,7 +34,7 @@ def check_env_bet(ctx: CheckContext) -> list[Verdict]:
     problems += line_problems
     evidence = shown(sent + stored) + line_evidence or shown(log.events()[-8:])
     expected = f"apuesta_enviada and apuesta_almacenada with dni {dni}, numero {numero}; client exit 0"
-    return [verdict("ej5", "env bet", problems, expected, "both lines, same dni and numero", evidence)]
+    return [judge("ej5", "env bet", problems, expected, "both lines, same dni and numero", evidence)]
 
 
 CHECKS: list[Check] = [

@@ -12,9 +12,9 @@ from harness.check.context import (
     wait_clients,
 )
 from harness.check.inputs import AgencyFile, edit_client_config, write_agency
-from harness.check.lines import RunLog
+from harness.check.lines import RunLog, shown
 from harness.check.lottery import BATCH_TIMEOUT, MAX_AMOUNT, MAX_FRAME_BYTES, batches, client_services, wait_for_total
-from harness.check.verdict import Verdict, shown, verdict
+from harness.verdicts import Verdict, judge
 
 
 def _batch_run(
@@ -71,7 +71,7 @@ def check_batch_total(ctx: CheckContext, *, rows: int, long_names: bool = False)
     else:
         expected = f"cantidad values adding up to {rows}, every batch but the last holding {MAX_AMOUNT}"
     seen = f"{len(sizes)} batches: {_summary(sizes)}"
-    return [verdict("ej6", name, problems, expected, seen, evidence)]
+    return [judge("ej6", name, problems, expected, seen, evidence)]
 
 
 def _over_frame_limit(sizes: Sequence[int], bet_bytes: Sequence[int]) -> list[int]:

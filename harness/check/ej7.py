@@ -13,9 +13,9 @@ from harness.check.context import (
     wait_clients,
 )
 from harness.check.inputs import AgencyFile, edit_client_config, write_agency
-from harness.check.lines import Line, RunLog, stamp_seconds
+from harness.check.lines import Line, RunLog, shown, stamp_seconds
 from harness.check.lottery import MAX_AMOUNT, ORDER_TOLERANCE, batches, client_services, wait_for_total
-from harness.check.verdict import Verdict, shown, verdict
+from harness.verdicts import Verdict, judge
 
 
 def before(first: Line, second: Line) -> bool:
@@ -47,7 +47,7 @@ def winner_verdicts(
     counts_evidence = shown(line for lines in answers.values() for line in lines[-1:])
     expected_text = ", ".join(f"{s}: {n}" for s, n in expected_counts.items())
     verdicts = [
-        verdict(
+        judge(
             exercise,
             f"{name}: winners",
             problems + wrong,
@@ -73,7 +73,7 @@ def winner_verdicts(
     else:
         order_evidence = shown(log.events()[-6:])
     verdicts.append(
-        verdict(
+        judge(
             exercise,
             f"{name}: draw",
             order,
@@ -84,7 +84,7 @@ def winner_verdicts(
     )
     line_problems, line_evidence = contract_problems(log.lines)
     verdicts.append(
-        verdict(
+        judge(
             exercise,
             f"{name}: log lines",
             line_problems,

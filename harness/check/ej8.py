@@ -15,7 +15,7 @@ from harness.check.ej7 import winner_verdicts, winners_run
 from harness.check.inputs import edit_client_config, write_agency
 from harness.check.lines import parse_contract_line
 from harness.check.lottery import MAX_AMOUNT, STALL_TIMEOUT, client_services, stored_batches
-from harness.check.verdict import Verdict, verdict
+from harness.verdicts import Verdict, judge
 
 
 def check_stalled_agency(
@@ -71,7 +71,7 @@ def check_stalled_agency(
         f"agency 1 paused after {batches_before} stored batch(es) ({stored_before} of its {stalled_rows} bets)",
         f"bets stored while it was paused: {during} (the other agencies have {others_total})",
     ]
-    stall = verdict(
+    stall = judge(
         "ej8",
         name,
         problems,

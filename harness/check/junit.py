@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.check.verdict import Verdict
+from harness.verdicts import Verdict
 
 
 def write_junit(verdicts: Sequence[Verdict], path: Path, suite: str = "harness check") -> Path:

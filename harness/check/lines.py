@@ -117,3 +117,8 @@ def read_container(service: str, container: Container) -> list[Line]:
         event, broken = read_event(text, service)
         lines.append(Line(service, sortable_timestamp(stamp), text, event, broken))
     return lines
+
+
+def shown(lines: Iterable[Line]) -> list[str]:
+    """Lines as evidence: ``service | text``."""
+    return [line.shown() for line in lines]

@@ -14,10 +14,10 @@ from harness.check import ej1, ej2, ej3, ej4, ej5, ej6, ej7, ej8
 from harness.check.context import Check, CheckContext
 from harness.check.run import GeneratorFailed
 from harness.check.sut import EXERCISES, Sut
-from harness.check.verdict import Verdict
 from harness.cluster import ClusterError
 from harness.engine import EngineUnavailable
 from harness.images import ImageError
+from harness.verdicts import Verdict
 
 ALL_CHECKS: list[Check] = [check for module in (ej1, ej2, ej3, ej4, ej5, ej6, ej7, ej8) for check in module.CHECKS]
 OUTPUT_LINES = 15
