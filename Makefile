@@ -44,6 +44,7 @@ scenarios: images
 
 test: lint images
 	@mkdir -p build
+	@bash scripts/provision-chromium.sh
 	@$(BIN)/pytest -q --junitxml=build/junit.xml
 
 # Every benchmark part, medians of 3 runs: tables on stdout, JSON in build/bench.json (docs/benchmarks.md).

@@ -33,6 +33,7 @@ from harness.labels import CLI_LABEL, LABEL, RUN_LABEL
 from harness.logs import LogContractError, assert_log_contract
 from harness.logstream import ContainerLogReader, LogHub
 from harness.probe import run_probe
+from harness.report import Failure, write_cluster_report
 from harness.standins import DEFAULT_DOCKERFILES, StandInError, ensure_from_images
 
 console = Console(highlight=False, soft_wrap=True)
@@ -293,6 +294,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     cluster, dataset = _new_cluster(args, run_id)
     problems: list[str] = []
+    crashed: BaseException | None = None
     try:
         cluster.up()
         _report(f"cluster {cluster.project} up in {time.monotonic() - started:.1f}s")
@@ -324,8 +326,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         table = _progress_table(cluster, dataset, exits, stored)
         table.caption = f"stored: {stored.total()} bets; draws: {cluster.events().count('sorteo', 'success')}"
         console.print(table)
+    except BaseException as exc:
+        crashed = exc
+        raise
     finally:
         cluster.down()
+        if args.report:
+            _write_run_report(args, cluster, problems, crashed)
         shutil.rmtree(cluster.workdir, ignore_errors=True)
     elapsed = time.monotonic() - started
     for problem in problems:
@@ -336,6 +343,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     return check_cli.cmd_check(args, console, _report)
+
+
+def _write_run_report(
+    args: argparse.Namespace, cluster: Cluster, problems: list[str], crashed: BaseException | None
+) -> None:
+    """``--report FILE``: the run's timeline; a failure to write it is said, never raised."""
+    if crashed is not None:
+        outcome, failure = "error", Failure(f"{type(crashed).__name__}: {crashed}")
+    elif problems:
+        outcome, failure = "failed", Failure("\n".join(problems))
+    else:
+        outcome, failure = "passed", None
+    try:
+        path = write_cluster_report(
+            args.report,
+            cluster,
+            title=f"harness run --clients {args.clients}" + (f" --data {args.data}" if args.data else ""),
+            outcome=outcome,
+            failure=failure,
+            seed=None if args.data else args.seed,
+        )
+    except Exception as exc:
+        err.print(f"harness: report not written: {type(exc).__name__}: {exc}", markup=False)
+        return
+    err.print(f"[dim]\\[harness][/dim] report: {path}")
 
 
 # -- parser -------------------------------------------------------------------------------
@@ -387,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("run", cmd_run, "up, watch every agency finish, print the results, down")
     cluster_options(p)
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the agencies (default 300)")
+    p.add_argument("--report", metavar="FILE", help="write the run's timeline report (HTML) there, logs beside it")
     p = command("probe", cmd_probe, "PING the server from a throwaway container on the cluster network")
     p.add_argument("--run", help="run id (default: the only cluster up)")
     p.add_argument("--address", default="server:12345", help="server address inside the network")

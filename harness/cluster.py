@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -37,9 +38,12 @@ from harness.engine import docker_client
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
 from harness.images import REPO_ROOT, ImageSet
 from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, LABEL, RUN_LABEL
+from harness.lifecycle import ExitRecord, Lifecycle
 from harness.logs import Event, EventLog, agency_from_service, assert_log_contract, domain_state
 from harness.logstream import ContainerLogReader, EventPredicate, LogHub
 from harness.store import STORE_FILE, StoredBet, read_store
+from logline import SUCCESS
+from logline.actions import SIGNAL
 
 COMPOSE_TIMEOUT = 180
 SERVER = "server"
@@ -142,6 +146,8 @@ class Cluster:
         self.deferred = tuple(deferred)  # created by up() but left stopped: start() them later
         self.hub = LogHub()
         self.faults = Faults()  # every fault injected; the active ones are healed by down()
+        self.lifecycle = Lifecycle()  # exit records and up/down times, for the timeline report
+        self.failure: tuple[float, BaseException] | None = None  # when and what left the ``with`` block
         self._readers: dict[str, ContainerLogReader] = {}
         self._compose: _Compose | None = None
         self._started = False
@@ -159,6 +165,7 @@ class Cluster:
 
     def up(self) -> Cluster:
         """Start the stack; ``deferred`` services are only created (``start()`` runs them later)."""
+        self.lifecycle.begin("up")
         self.render()
         self._compose = _Compose(context=str(self.workdir), compose_file_name="compose.yaml", wait=False)
         self._started = True
@@ -166,6 +173,7 @@ class Cluster:
             self._compose.start()
             for service, container in self.containers().items():
                 self._attach(service, container)
+            self.lifecycle.end("up")
             return self
         try:  # created, not started: DockerCompose has no method for that
             run_compose([*self._compose.docker_compose_command(), "up", "--no-start"], self.workdir, COMPOSE_TIMEOUT)
@@ -176,6 +184,7 @@ class Cluster:
             if service not in self.deferred:
                 containers[service].start()
                 self._attach(service, containers[service])
+        self.lifecycle.end("up")
         return self
 
     def down(self, grace: float = 10) -> None:
@@ -183,12 +192,14 @@ class Cluster:
         if not self._started:
             return
         self._started = False
+        self.lifecycle.begin("down")
         for error in self.faults.teardown():
             self.note(FAULT_ACTION, "fail", phase="teardown", error=error)
         containers = self.containers()
 
         def stop_and_remove(service: str) -> None:
             _stop_quietly(containers[service], grace)
+            self._record_exit(service, containers[service])
             reader = self._readers.get(service)
             if reader is not None:
                 reader.join(timeout=5)  # its log is read to the end before it goes
@@ -206,6 +217,7 @@ class Cluster:
             sweep({COMPOSE_PROJECT_LABEL: self.project})
         finally:
             sweep({RUN_LABEL: self.run_id})
+            self.lifecycle.end("down")
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -220,6 +232,8 @@ class Cluster:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if exc is not None:
+            self.failure = (time.time(), exc)
         if exc_type is not None and self.keep_on_failure and not issubclass(exc_type, KeyboardInterrupt):
             self.kept = True
             return
@@ -249,6 +263,19 @@ class Cluster:
         reader = ContainerLogReader(self.hub, service, container, since=since)
         self._readers[service] = reader
         reader.start()
+
+    def _record_exit(self, service: str, container: Container) -> None:
+        with contextlib.suppress(NotFound, APIError, requests.exceptions.RequestException):
+            container.reload()
+            self.lifecycle.record(service, container.attrs.get("State"))
+
+    def exit_records(self) -> list[ExitRecord]:
+        """Each container run so far: start, end and exit code (the running ones inspected now)."""
+        if self._started:
+            with contextlib.suppress(APIError, requests.exceptions.RequestException):
+                for service, container in self.containers().items():
+                    self.lifecycle.record(service, container.attrs.get("State"))
+        return self.lifecycle.exits()
 
     def status(self, service: str) -> str:
         container = self.container(service)
@@ -290,9 +317,10 @@ class Cluster:
         """The index of the next event: ``wait_for(..., since=mark)`` sees only events after now."""
         return len(self.hub)
 
-    def note(self, action: str, result: str, **fields: object) -> None:
-        """A line of the ``harness`` pseudo-service on the cluster's timeline (faults, trials...)."""
-        self.hub.add_line(HARNESS_SERVICE, harness_line(action, result, **fields))
+    def note(self, action: str, result: str, *, at: datetime | None = None, **fields: object) -> None:
+        """A line of the ``harness`` pseudo-service on the cluster's timeline (faults, trials...),
+        stamped now or ``at``."""
+        self.hub.add_line(HARNESS_SERVICE, harness_line(action, result, at=at, **fields))
 
     def inject(
         self, fault: Fault, *, after: EventPredicate | None = None, timeout: float = 60, since: int = 0
@@ -321,6 +349,7 @@ class Cluster:
             result = container.wait(timeout=max(timeout, 0.01))
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             raise WaitTimeout(self._explain(f"{service} did not exit within {timeout}s")) from None
+        self._record_exit(service, container)
         reader = self._readers.get(service)
         if reader is not None:
             reader.join(timeout=5)
@@ -365,13 +394,16 @@ class Cluster:
     # -- signals and faults ------------------------------------------------------------
 
     def signal(self, service: str, signal: str = "SIGTERM") -> None:
-        self.container(service).kill(signal=signal)
+        container = self.container(service)
+        sent = datetime.now(UTC)
+        container.kill(signal=signal)
+        self.note(SIGNAL, SUCCESS, at=sent, service=service, signal=signal)
 
     def stop(self, service: str, grace: float = 10) -> None:
         self.container(service).stop(timeout=grace)
 
     def kill(self, service: str) -> None:
-        self.container(service).kill(signal="SIGKILL")
+        self.signal(service, "SIGKILL")
 
     def start(self, *services: str) -> None:
         """Start stopped (or ``deferred``) services, several at once; each log is followed on
@@ -385,6 +417,7 @@ class Cluster:
             previous = self._readers.get(service)
             if previous is not None:
                 previous.join(timeout=5)
+            self.lifecycle.record(service, containers[service].attrs.get("State"))  # its previous run
             containers[service].start()
             self._attach(service, containers[service])
 

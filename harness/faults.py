@@ -56,9 +56,10 @@ class FaultError(RuntimeError):
     """A fault could not be injected or healed (the engine refused)."""
 
 
-def harness_line(action: str, result: str, **fields: object) -> str:
-    """A log line of the ``harness`` pseudo-service, shaped like the containers' (UTC, as theirs)."""
-    now = datetime.now(UTC)
+def harness_line(action: str, result: str, *, at: datetime | None = None, **fields: object) -> str:
+    """A log line of the ``harness`` pseudo-service, shaped like the containers' (UTC, as theirs),
+    stamped now or ``at`` (when what it says began)."""
+    now = (at or datetime.now(UTC)).astimezone(UTC)
     docker_timestamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return f"{docker_timestamp} {format_line(format_event(action, result, **fields), 'INFO', now)}"
 
@@ -122,13 +123,14 @@ class Fault:
 
     def _run(self, phase: str, action: object, **details: object) -> None:
         assert self.cluster is not None
+        began = datetime.now(UTC)  # the line says when the fault began, not when the engine was done
         try:
             action(self.cluster)  # type: ignore[operator]
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self.cluster.note(FAULT_ACTION, FAIL, kind=self.kind, service=self.service, phase=phase, error=error)
             raise FaultError(f"{phase} of {self.kind} on {self.service} failed: {error}") from exc
-        self.cluster.note(FAULT_ACTION, SUCCESS, kind=self.kind, service=self.service, phase=phase, **details)
+        self.cluster.note(FAULT_ACTION, SUCCESS, at=began, kind=self.kind, service=self.service, phase=phase, **details)
 
     def __enter__(self) -> Self:
         if self.cluster is None:

@@ -32,11 +32,13 @@ class LogHub:
         self.log = EventLog()
         self._condition = threading.Condition()
         self._services: dict[str, _ServiceLog] = {}
+        self._arrivals: list[str] = []  # the docker timestamp of each line, by its ``seq`` in ``log``
 
     def add_line(self, service: str, docker_line: str) -> None:
         docker_timestamp, _, line = docker_line.partition(" ")
         with self._condition:
             self.log.feed(line, service)
+            self._arrivals.append(docker_timestamp)
             log = self._services.setdefault(service, _ServiceLog())
             log.lines.append(line)
             log.last_docker_timestamp = docker_timestamp
@@ -45,6 +47,11 @@ class LogHub:
     def lines(self, service: str) -> list[str]:
         with self._condition:
             return list(self._services.get(service, _ServiceLog()).lines)
+
+    def docker_timestamps(self) -> list[str]:
+        """Docker's timestamp of every line (RFC 3339, UTC), indexed by the line's ``seq``."""
+        with self._condition:
+            return list(self._arrivals)
 
     def services(self) -> list[str]:
         with self._condition:

@@ -26,10 +26,16 @@ from harness.engine import EngineUnavailable, docker_client
 from harness.images import REPO_ROOT, ImageSet, ensure_images
 from harness.labels import SESSION_LABEL
 from harness.logs import LogContractError, assert_log_contract
+from harness.report import Failure, write_cluster_report, write_index
 
 SESSION_ID = new_run_id()
 _clusters_made: list[str] = []
 _report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
+_timeline_key = pytest.StashKey[list[tuple[Cluster, Path]]]()  # each cluster of a test, its report's path
+_failure_key = pytest.StashKey[Failure]()
+CI_ARTIFACTS = "build/artifacts"
+REPORT_PROPERTY = "harness_report"
+MAX_FAILURE_TEXT = 6000
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,7 +44,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--harness-artifacts",
         metavar="DIR",
-        help="on failure, save each container's log, compose file, stored bets",
+        default=CI_ARTIFACTS if os.environ.get("CI", "").lower() == "true" else None,
+        help="on failure, save each container's log, compose file, stored bets and report.html, "
+        f"with an index.html of every report (default: {CI_ARTIFACTS} when CI=true)",
+    )
+    group.addoption(
+        "--harness-report",
+        action="store_true",
+        help="write the timeline report.html of every scenario, passed ones too (into --harness-artifacts, "
+        f"default {CI_ARTIFACTS})",
     )
     group.addoption("--harness-base-image", metavar="IMAGE", help="base image for the server and client images")
     group.addoption(
@@ -98,6 +112,16 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     item.stash.setdefault(_report_key, {})[report.when] = report
+    if report.failed and call.excinfo is not None and _failure_key not in item.stash:
+        message = call.excinfo.exconly()
+        if len(message) > MAX_FAILURE_TEXT:
+            message = message[:MAX_FAILURE_TEXT] + "\n[... cut; the whole message is in pytest's output]"
+        item.stash[_failure_key] = Failure(message, call.stop)
+    timelines = item.stash.get(_timeline_key, [])
+    if report.when == "call" and report.failed and timelines:
+        # The report is written when the fixture tears down (after the cluster's down); its path
+        # goes into this failure's section now, where the user reads the failure.
+        report.sections.append(("harness report", "\n".join(f"{path}" for _, path in timelines)))
     return report
 
 
@@ -288,6 +312,8 @@ def cluster(
     config = request.config
     keep = bool(config.getoption("--harness-keep"))
     created: list[Cluster] = []
+    artifacts = _artifacts_dir(config)
+    timelines = request.node.stash.setdefault(_timeline_key, [])
 
     def make(**options: Any) -> Cluster:
         labels = {SESSION_LABEL: SESSION_ID, **options.pop("labels", {})}
@@ -295,29 +321,79 @@ def cluster(
         made = Cluster(images=harness_images, labels=labels, workdir=workdir, keep_on_failure=keep, **options)
         created.append(made)
         _clusters_made.append(made.project)
+        folder = (artifacts / request.node.name if artifacts else tmp_path / "harness-report") / made.project
+        timelines.append((made, folder / "report.html"))
         return made
 
     yield make
 
     failed = _failed(request.node)
-    artifacts = config.getoption("--harness-artifacts")
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(message: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"[harness] {message}")
+
     broken = []
-    for made in created:
-        if failed and artifacts:
-            saved = made.save_artifacts(Path(artifacts) / request.node.name)
-            if reporter is not None:
-                reporter.write_line(f"[harness] artifacts of {made.project}: {saved}")
+    for made, report_path in timelines:
+        contract_error = None
         if failed and keep:
             made.kept = True
-            if reporter is not None:
-                reporter.write_line(f"[harness] {made.how_to_reach()}")
-            continue
-        made.down()
-        if not failed:
-            try:
-                assert_log_contract(made.events())
-            except LogContractError as error:
-                broken.append(f"{made.project}: {error}")
+            say(made.how_to_reach())
+        else:
+            made.down()
+            if not failed:
+                try:
+                    assert_log_contract(made.events())
+                except LogContractError as error:
+                    contract_error = f"{made.project}: {error}"
+                    broken.append(contract_error)
+        if failed and artifacts:
+            say(f"artifacts of {made.project}: {made.save_artifacts(report_path.parent.parent)}")
+        if failed or contract_error or config.getoption("--harness-report"):
+            written = _write_timeline(request, made, report_path, failed, contract_error)
+            if written is not None:
+                say(f"report of {made.project}: {written}")
+    if artifacts and any(path.exists() for _, path in timelines):
+        write_index(artifacts)
     if broken:  # the test passed, but a line the course's parser rejects fails the run
         pytest.fail("\n".join(broken), pytrace=False)
+
+
+def _artifacts_dir(config: pytest.Config) -> Path | None:
+    """``--harness-artifacts`` (default build/artifacts when CI=true, or with ``--harness-report``)."""
+    chosen = config.getoption("--harness-artifacts")
+    if chosen is None and config.getoption("--harness-report"):
+        chosen = CI_ARTIFACTS
+    return Path(chosen).resolve() if chosen else None
+
+
+def _write_timeline(
+    request: pytest.FixtureRequest, made: Cluster, path: Path, failed: bool, contract_error: str | None = None
+) -> Path | None:
+    """The cluster's report.html (its logs saved beside it), linked from the junit XML."""
+    node = request.node
+    failure = node.stash.get(_failure_key, None) if failed else None
+    if failure is not None and made.failure is not None:  # the moment the ``with`` block was left
+        failure = Failure(failure.message, made.failure[0])
+    if failure is None and contract_error is not None:
+        failure = Failure(f"a line breaks the log contract: {contract_error}")
+    seed = node.funcargs.get("harness_seed") if isinstance(node, pytest.Function) else None
+    several = len(node.stash.get(_timeline_key, [])) > 1
+    try:
+        written = write_cluster_report(
+            path,
+            made,
+            title=node.nodeid + (f" ({made.project})" if several else ""),
+            outcome="failed" if failure is not None else "passed",
+            failure=failure,
+            seed=seed if isinstance(seed, int) else None,
+            logs_dir=path.parent,
+        )
+    except Exception as exc:  # a report must never hide the test's own outcome
+        say = request.config.pluginmanager.get_plugin("terminalreporter")
+        if say is not None:
+            say.write_line(f"[harness] report of {made.project} not written: {type(exc).__name__}: {exc}")
+        return None
+    node.user_properties.append((REPORT_PROPERTY, str(written)))
+    return written

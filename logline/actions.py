@@ -45,6 +45,7 @@ TEST_ECHO_SERVER = "test_echo_server"  # the health probe, python -m client.prob
 # -- the harness's own lines (the ``harness`` pseudo-service) --
 FAULT = "fault"
 TRIAL = "trial"
+SIGNAL = "signal"  # Cluster.signal / kill: a marker on the timeline report
 
 SERVER_ACTIONS = frozenset(
     {
@@ -85,7 +86,7 @@ CLIENT_ACTIONS = frozenset(
         TEST_ECHO_SERVER,
     }
 )
-HARNESS_ACTIONS = frozenset({FAULT, TRIAL})
+HARNESS_ACTIONS = frozenset({FAULT, TRIAL, SIGNAL})
 
 # The only lines that may carry ``result: fail``; each is a real failure, never a normal step.
 SERVER_MAY_FAIL = frozenset(

@@ -25,8 +25,8 @@ class FakeCluster:
         self.calls: list[tuple[str, str]] = []
         self.failing = failing
 
-    def note(self, action: str, result: str, **fields: object) -> None:
-        self.hub.add_line("harness", harness_line(action, result, **fields))
+    def note(self, action: str, result: str, *, at: datetime | None = None, **fields: object) -> None:
+        self.hub.add_line("harness", harness_line(action, result, at=at, **fields))
 
     def _act(self, name: str, service: str) -> None:
         if name == self.failing:
