@@ -263,3 +263,13 @@ def test_the_docker_shim_swaps_the_course_names_and_labels_what_it_starts(tmp_pa
         "lottery-r1-server-1",
     ]
     assert run("run", "--net=x", "busybox", "sh", "-c", "echo hi | nc server 1")[3] == "--net=lottery-r1_testing_net"
+
+
+def test_a_generator_without_a_shebang_runs_as_the_course_shell_runs_it(tmp_path: Path) -> None:
+    """`./generar-compose.sh` from bash runs a script with no `#!` line; exec alone would refuse it."""
+    script = tmp_path / "generar-compose.sh"
+    script.write_text('echo "writing $1"\nprintf "services:\\n  server: {image: s}\\n" > "$1"\n', encoding="utf-8")
+    script.chmod(0o755)
+    generated = generate(tmp_path, 2)
+    assert generated.ok, generated.error
+    assert generated.output.strip() == "writing docker-compose-check.yaml"

@@ -68,9 +68,15 @@ def generate(tree: Path, clients: int, output: str = "docker-compose-check.yaml"
     script = tree / GENERATOR
     if not script.is_file():
         return Generated(clients, path, None, "", None, f"{GENERATOR} is missing at the repository root")
-    command = [str(script) if os.access(script, os.X_OK) else "bash", output, str(clients)]
-    if command[0] == "bash":
-        command.insert(1, GENERATOR)
+    # As the course's shell runs `./generar-compose.sh`: a script without a `#!` line (the
+    # kernel refuses to exec it) is run by bash, the shell the course uses; so is one that is not
+    # executable.
+    with script.open("rb") as file:
+        has_interpreter = file.read(2) == b"#!"
+    if has_interpreter and os.access(script, os.X_OK):
+        command = [str(script), output, str(clients)]
+    else:
+        command = ["bash", GENERATOR, output, str(clients)]
     try:
         completed = subprocess.run(
             command,
