@@ -10,7 +10,7 @@ COURSE_COMPOSE ?= docker-compose-dev.yaml
 STOP_GRACE ?= 10
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: run test fast-tests scenarios lint venv docker images bench up down logs clean \
+.PHONY: run test fast-tests scenarios swarm-scenarios test-slow lint venv docker images bench up down logs clean \
 	docker-image docker-compose-up docker-compose-down docker-compose-logs
 
 $(STAMP): pyproject.toml
@@ -46,6 +46,23 @@ test: lint images
 	@mkdir -p build
 	@bash scripts/provision-chromium.sh
 	@$(BIN)/pytest -q --junitxml=build/junit.xml
+	@$(MAKE) --no-print-directory swarm-scenarios
+
+# The same scenarios on a one-node Docker Swarm of this engine (docs/scaling.md): initialised if
+# inactive, left as found (`swarm leave --force` only if the harness initialised it).
+# (scenarios/test_swarm.py, on swarm whatever the backend, runs in the first pytest above.)
+SWARM_SCENARIOS ?= scenarios/test_winners.py::test_planted_winners scenarios/test_graceful_shutdown.py
+swarm-scenarios: images
+	@mkdir -p build
+	@$(BIN)/pytest -q -m scenario --harness-backend swarm --junitxml=build/junit-swarm.xml $(SWARM_SCENARIOS)
+
+# Slow: the same scenarios and the multi-node ones on SWARM_NODES local swarm nodes (one dockerd
+# each in a network namespace; root; everything removed at the end). See docs/scaling.md.
+SWARM_NODES ?= 3
+test-slow: images
+	@mkdir -p build
+	@$(BIN)/pytest -q -m scenario --harness-backend swarm --harness-swarm-nodes $(SWARM_NODES) \
+		--junitxml=build/junit-slow.xml scenarios/test_swarm_nodes.py $(SWARM_SCENARIOS)
 
 # Every benchmark part, medians of 3 runs: tables on stdout, JSON in build/bench.json (docs/benchmarks.md).
 # E.g. `make bench BENCH_ARGS="--parts ingest --runs 5"`.

@@ -18,8 +18,9 @@ from typing import Any
 
 from bench.common import REPO_ROOT, BenchError, PartResult, load, machine, wait_quiet
 
-PARTS = ("ingest", "e2e", "scale", "overhead", "profile")
-CONTAINER_PARTS = {"e2e", "scale", "overhead"}
+PARTS = ("ingest", "e2e", "scale", "overhead", "profile", "swarm-scale")
+DEFAULT_PARTS = ["ingest", "e2e", "scale", "overhead", "profile"]  # swarm-scale only when asked: minutes, root
+CONTAINER_PARTS = {"e2e", "scale", "overhead", "swarm-scale"}
 
 
 def _ints(text: str) -> list[int]:
@@ -42,7 +43,7 @@ def _parts(text: str) -> list[str]:
 
 def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--parts", type=_parts, default=list(PARTS), help=f"comma-separated: {','.join(PARTS)}")
+    parser.add_argument("--parts", type=_parts, default=DEFAULT_PARTS, help=f"comma-separated: {','.join(PARTS)}")
     parser.add_argument("--runs", type=int, default=3, help="runs per configuration; tables show medians (3)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run: a smoke test of every part")
     parser.add_argument("--json", metavar="FILE", default="build/bench.json", help="results (build/bench.json)")
@@ -69,6 +70,12 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
     group.add_argument("--scale-bets", type=int, default=100, help="bets per agency (100)")
     group = parser.add_argument_group("overhead")
     group.add_argument("--overhead-clients", type=_ints, default=[1, 5], metavar="N,..", help="(1,5)")
+    group = parser.add_argument_group("swarm-scale")
+    group.add_argument("--swarm-clients", type=_ints, default=[100, 250, 500], metavar="N,..", help="(100,250,500)")
+    group.add_argument("--swarm-bets", type=int, default=100, help="bets per agency (100)")
+    group.add_argument(
+        "--swarm-nodes", type=int, default=0, metavar="M", help="also on M local swarm nodes (root; 0: only one node)"
+    )
     group = parser.add_argument_group("profile")
     group.add_argument("--profile-bets", type=int, default=40_000, help="bets per agency, 5 agencies (40000)")
     return parser
@@ -82,6 +89,8 @@ def _quick(args: argparse.Namespace) -> None:
     args.scale_bets = 10
     args.overhead_clients = [1]
     args.profile_bets = 2_000
+    args.swarm_clients = [2]
+    args.swarm_bets = 10
 
 
 def _run_part(name: str, args: argparse.Namespace, report: Callable[[str], None], workdir: Path) -> PartResult:
@@ -109,6 +118,10 @@ def _run_part(name: str, args: argparse.Namespace, report: Callable[[str], None]
         from bench import overhead
 
         return overhead.run(args.overhead_clients, args.runs, report)
+    if name == "swarm-scale":
+        from bench import swarm_scale
+
+        return swarm_scale.run(args.swarm_clients, args.swarm_bets, args.runs, args.swarm_nodes, report)
     from bench import profiling as profile
 
     root = args.server_root.resolve() if args.server_root is not None else REPO_ROOT

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 from harness.cluster import Cluster, sweep
 from harness.data import Dataset
@@ -29,9 +30,12 @@ def images() -> ImageSet:
 
 
 @contextlib.contextmanager
-def bench_cluster(clients: int, data: Dataset | Path, workdir: Path) -> Iterator[Cluster]:
-    """A cluster labelled as the benchmark's; removed on the way out, Ctrl-C included."""
-    cluster = Cluster(clients=clients, data=data, images=images(), workdir=workdir, labels={BENCH_LABEL: "1"})
+def bench_cluster(clients: int, data: Dataset | Path, workdir: Path, **options: Any) -> Iterator[Cluster]:
+    """A cluster labelled as the benchmark's; removed on the way out, Ctrl-C included. ``options``
+    go to ``Cluster`` (e.g. ``backend="swarm"``)."""
+    cluster = Cluster(
+        clients=clients, data=data, images=images(), workdir=workdir, labels={BENCH_LABEL: "1"}, **options
+    )
     try:
         yield cluster
     finally:

@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.common import BenchError, PartResult, Report, Row, median_row
 from bench.containers import MemorySampler, bench_cluster, event_epoch, images
@@ -34,10 +35,10 @@ COLUMNS = [
 ]
 
 
-def run_once(dataset: datasets.Dataset, workdir: Path) -> Row:
+def run_once(dataset: datasets.Dataset, workdir: Path, **cluster_options: Any) -> Row:
     clients = len(dataset.agencies)
     timeout = 120 + 3 * clients
-    with bench_cluster(clients, dataset, workdir) as cluster:
+    with bench_cluster(clients, dataset, workdir, **cluster_options) as cluster:
         started = time.perf_counter()
         cluster.up()
         up = time.perf_counter()

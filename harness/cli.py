@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -24,6 +25,7 @@ from rich.table import Table
 from harness import compose
 from harness import data as datasets
 from harness.assertions import assert_winners
+from harness.backends import BACKENDS, COMPOSE, SWARM
 from harness.check import cli as check_cli
 from harness.check.sut import SutError
 from harness.cluster import Cluster, ClusterError, describe_client_exit, new_run_id, stop_run
@@ -35,6 +37,8 @@ from harness.logstream import ContainerLogReader, LogHub
 from harness.probe import run_probe
 from harness.report import Failure, write_cluster_report
 from harness.standins import DEFAULT_DOCKERFILES, StandInError, ensure_from_images
+from harness.swarm import cli as swarm_cli
+from harness.swarm.stack import PER_AGENCY, SHAPES
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -160,8 +164,18 @@ def _new_cluster(args: argparse.Namespace, run_id: str) -> tuple[Cluster, datase
         workdir=workdir,
         run_id=run_id,
         labels={CLI_LABEL: "1"},
+        **_backend_options(args, run_id),
     )
     return cluster, dataset
+
+
+def _backend_options(args: argparse.Namespace, run_id: str) -> dict[str, Any]:
+    """``--backend swarm``: the swarm to deploy to (harness.swarm.cli) and the ``--shape``."""
+    if args.backend != SWARM:
+        return {}
+    keep = args.command == "up"  # the cluster outlives this process: `harness down` releases its swarm
+    swarm = swarm_cli.swarm_for_run(run_id, keep=keep, report=_report)
+    return {"backend": SWARM, "shape": args.shape, "swarm": swarm, "owns_swarm": not keep}
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -228,10 +242,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     runs = _runs() if args.all else [_pick_run(args)]
     for run_id in runs:
+        services = swarm_cli.down_run(run_id)["services"]  # its swarm stack first, if it ran on swarm
         removed = stop_run(run_id, grace=args.grace)
         shutil.rmtree(state_dir() / run_id, ignore_errors=True)
         console.print(
-            f"run {run_id}: down ({removed['containers']} containers, {removed['networks']} networks removed)"
+            f"run {run_id}: down ({removed['containers']} containers, {removed['networks']} networks"
+            + (f", {services} swarm services" if services else "")
+            + " removed)"
         )
     if not runs:
         console.print("nothing to take down")
@@ -390,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", metavar="DIR|ZIP", help="agency-N.csv files (default: generated)")
         p.add_argument("--bets", type=int, default=DEFAULT_BETS, help="bets per generated agency file (default 100)")
         p.add_argument("--seed", type=int, default=0, help="seed of the generated data")
+        p.add_argument("--backend", choices=BACKENDS, default=COMPOSE, help="compose (default) or swarm")
+        p.add_argument(
+            "--shape", choices=SHAPES, default=PER_AGENCY, help="swarm: a service per agency, or one replicated"
+        )
         base_image_option(p)
 
     base_image_option(command("base-image", cmd_base_image, "make sure the base image is present"))

@@ -32,6 +32,7 @@ from docker.models.containers import Container
 from testcontainers.compose import DockerCompose
 
 from harness import compose
+from harness.backends import COMPOSE, SWARM, check_backend
 from harness.compose_command import ComposeCommandError, run_compose
 from harness.data import Dataset
 from harness.engine import docker_client
@@ -94,7 +95,19 @@ class Cluster:
     ``compose_file``: a ready compose file used instead of rendering one (e.g. a student's,
     made safe by harness.check.safecompose): its project must be ``project_name(run_id)``, its
     services ``server`` and ``client1..N``, its containers and network labelled with the run.
+
+    ``backend="swarm"`` gives a ``harness.swarm.cluster.SwarmCluster`` (same methods, on Docker
+    Swarm; it also takes ``shape=`` and ``swarm=``); the default is ``compose``.
     """
+
+    backend = COMPOSE
+
+    def __new__(cls, *args: Any, backend: str = COMPOSE, **options: Any) -> Cluster:
+        if cls is Cluster and check_backend(backend) == SWARM:
+            from harness.swarm.cluster import SwarmCluster
+
+            return super().__new__(SwarmCluster)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -113,6 +126,7 @@ class Cluster:
         keep_on_failure: bool = False,
         deferred: Sequence[str] = (),
         compose_file: Path | None = None,
+        backend: str = COMPOSE,
     ) -> None:
         self.run_id = run_id or new_run_id()
         self.project = project_name(self.run_id)

@@ -18,6 +18,9 @@ SUT_IMAGE_LABEL = f"{LABEL}.sut-image"  # images built from a system under test'
 # Docker's own compose labels, read to map containers to services.
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+# Docker Swarm's (harness.swarm): the stack a service, task, network or config belongs to.
+SWARM_STACK_LABEL = "com.docker.stack.namespace"
+SWARM_NODE_LABEL = f"{LABEL}.node"  # node label of a local swarm's nodes (harness swarm up): node1..N
 
 
 def role_label(role: str) -> str:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from harness import data as datasets
+from harness.backends import BACKENDS, COMPOSE, SWARM, NotSupportedOnBackend
 from harness.check.context import CheckContext
 from harness.check.sut import Sut
 from harness.cluster import Cluster, new_run_id, sweep
@@ -82,6 +83,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--harness-sut-ref", metavar="REF", help="the git ref of --harness-sut to check")
     group.addoption(
+        "--harness-backend",
+        choices=BACKENDS,
+        default=os.environ.get("HARNESS_BACKEND", COMPOSE),
+        help="where the `cluster` fixture runs: compose (default) or swarm (a one-node swarm of this engine,"
+        " initialised if inactive and left as found; env HARNESS_BACKEND)",
+    )
+    group.addoption(
+        "--harness-swarm-nodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --harness-backend swarm: run on N local swarm nodes (one dockerd each; root;"
+        " docs/scaling.md) instead of this engine alone; the multi-node scenarios need it (make test-slow)",
+    )
+    group.addoption(
         "--harness-figures",
         metavar="FILE",
         help="write the session's reliability figures (faults survived, inputs tried...) as JSON",
@@ -104,6 +120,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("scenario"):
                 item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """What the backend cannot do skips the scenario, with the backend's reason."""
+    try:
+        return (yield)
+    except NotSupportedOnBackend as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -314,8 +339,13 @@ def cluster(
     created: list[Cluster] = []
     artifacts = _artifacts_dir(config)
     timelines = request.node.stash.setdefault(_timeline_key, [])
+    backend = config.getoption("--harness-backend")
 
     def make(**options: Any) -> Cluster:
+        if backend != COMPOSE:
+            options.setdefault("backend", backend)
+        if options.get("backend") == SWARM:  # one swarm for the session, not one per cluster
+            options.setdefault("swarm", request.getfixturevalue("harness_swarm"))
         labels = {SESSION_LABEL: SESSION_ID, **options.pop("labels", {})}
         workdir = tmp_path / f"cluster-{len(created)}"
         made = Cluster(images=harness_images, labels=labels, workdir=workdir, keep_on_failure=keep, **options)
@@ -339,6 +369,10 @@ def cluster(
         contract_error = None
         if failed and keep:
             made.kept = True
+            if made.backend == SWARM:  # the swarm stays up for the kept stack, until `harness down`
+                from harness.swarm.engines import acquire_local_swarm
+
+                acquire_local_swarm(f"run-{made.run_id}")
             say(made.how_to_reach())
         else:
             made.down()
@@ -397,3 +431,45 @@ def _write_timeline(
         return None
     node.user_properties.append((REPORT_PROPERTY, str(written)))
     return written
+
+
+@pytest.fixture(scope="session")
+def harness_swarm(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The swarm of the session's swarm clusters (a ``SwarmEngine``): with ``--harness-swarm-nodes``,
+    the local node swarm (``harness_swarm_nodes``); else this engine as a one-node swarm,
+    initialised if inactive and left (``swarm leave --force``) at the end only if the harness
+    initialised it."""
+    if request.config.getoption("--harness-swarm-nodes"):
+        yield request.getfixturevalue("harness_swarm_nodes").engine()
+        return
+    from harness.swarm.engines import local_swarm
+
+    engine = local_swarm(f"pytest-{SESSION_ID}-{os.getpid()}", os.getpid())
+    try:
+        yield engine
+    finally:
+        engine.release()
+
+
+@pytest.fixture(scope="session")
+def harness_swarm_nodes(pytestconfig: pytest.Config, harness_images: ImageSet) -> Iterator[Any]:
+    """``--harness-swarm-nodes N`` local swarm nodes (``LocalSwarmNodes``) with the session's images:
+    the ones ``harness swarm up`` left (kept), else started now and removed at the end."""
+    from harness.swarm.nodes import LocalSwarmNodes, nodes_up
+
+    count = pytestconfig.getoption("--harness-swarm-nodes")
+    if not count:
+        pytest.skip("multi-node swarm scenarios need --harness-swarm-nodes N (make test-slow)")
+    images = [harness_images.server, harness_images.client]
+    existing = LocalSwarmNodes.load()
+    if existing is not None:
+        existing.load_missing_images(images)
+        yield existing
+        return
+    nodes = nodes_up(count, images)
+    try:
+        yield nodes
+    finally:
+        problems = nodes.down()
+        if problems:
+            pytest.fail(f"local swarm nodes were not all removed: {problems}", pytrace=False)

@@ -1,0 +1,96 @@
+"""Part swarm-scale: N agencies on Docker Swarm (one replicated ``client`` service) beside compose.
+
+For each N, in the same run: the compose backend (one container per agency, as the scale part),
+the one-node swarm of this engine, and with ``--swarm-nodes M`` a swarm of M local nodes (one
+dockerd each, harness.swarm.nodes; made for the part and removed after it). Per run: up, run
+(to the last agency's exit), down and wall time, the server's peak memory and the mean agency
+task's peak (cgroup working set). Per backend: the time per extra agency (least-squares slope of
+the wall time over N). Every run checks the winners and the store (bench.scale.run_once).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.common import PartResult, Report, Row, median_row
+from bench.containers import images
+from bench.scale import run_once, slope
+from harness import data as datasets
+
+COLUMNS = [
+    "backend",
+    "clients",
+    "bets_each",
+    "up_s",
+    "run_s",
+    "down_s",
+    "wall_s",
+    "server_peak_mib",
+    "client_peak_mib",
+]
+
+
+def run(client_counts: list[int], bets_each: int, runs: int, nodes: int, report: Report) -> PartResult:
+    from harness.swarm.engines import local_swarm
+    from harness.swarm.nodes import LocalSwarmNodes, nodes_up
+
+    on_nodes = f", and on {nodes} local nodes" if nodes else ""
+    title = f"Swarm scale: N agencies, compose vs a one-node swarm (replicated `client` service){on_nodes}"
+    part = PartResult("swarm-scale", title, COLUMNS)
+    found = images()
+    local = local_swarm(f"bench-{os.getpid()}", os.getpid())
+    node_swarm: LocalSwarmNodes | None = None
+    try:
+        backends: dict[str, Callable[[], dict[str, object]]] = {
+            "compose": dict,
+            "swarm-1": lambda: {"backend": "swarm", "shape": "replicated", "swarm": local},
+        }
+        if nodes:
+            node_swarm = nodes_up(nodes, [found.server, found.client], report)
+            engine = node_swarm.engine()
+            backends[f"swarm-{nodes}"] = lambda: {"backend": "swarm", "shape": "replicated", "swarm": engine}
+        with tempfile.TemporaryDirectory(prefix="bench-swarm-scale-") as tmp:
+            for clients in client_counts:
+                winners = {agency: agency % 3 for agency in range(1, clients + 1)}
+                dataset = datasets.generate(Path(tmp) / f"data-{clients}", clients, bets_each, winners=winners)
+                for backend, options in backends.items():
+                    rows: list[Row] = []
+                    for attempt in range(runs):
+                        workdir = Path(tmp) / f"{backend}-{clients}-{attempt}"
+                        try:
+                            row = {"backend": backend, **run_once(dataset, workdir, **options())}
+                        except Exception as exc:  # one failed run is a row with its error; the rest still run
+                            failed = f"swarm-scale {backend} clients={clients} run {attempt + 1}/{runs}: FAILED"
+                            report(f"{failed}: {str(exc)[:300]}")
+                            part.runs.append({"backend": backend, "clients": clients, "error": str(exc)[:500]})
+                            part.notes.append(
+                                f"{backend} at {clients} agencies FAILED: {str(exc).splitlines()[0][:200]}"
+                            )
+                            continue
+                        report(
+                            f"swarm-scale {backend} clients={clients} run {attempt + 1}/{runs}: "
+                            f"wall {row['wall_s']:.2f}s "
+                            f"(up {row['up_s']:.2f}, run {row['run_s']:.2f}, down {row['down_s']:.2f}); "
+                            f"server peak {row['server_peak_mib']} MiB, client peak {row['client_peak_mib']} MiB"
+                        )
+                        rows.append(row)
+                    if rows:
+                        part.runs.extend(rows)
+                        part.rows.append(median_row(rows, ["backend", "clients", "bets_each"], COLUMNS[3:]))
+    finally:
+        if node_swarm is not None:
+            node_swarm.down(report)
+        local.release()
+    for backend in dict.fromkeys(row["backend"] for row in part.rows):
+        rows = [row for row in part.rows if row["backend"] == backend]
+        wall = slope([(row["clients"], row["wall_s"]) for row in rows])
+        memory = [row["client_peak_mib"] for row in rows if row["client_peak_mib"] is not None]
+        figures = [f"per extra agency {wall:.3f} s"] if wall is not None else []
+        if memory:
+            figures.append(f"{statistics.mean(memory):.1f} MiB per agency task")
+        part.notes.append(f"{backend}: {', '.join(figures) or 'one N only'}")
+    return part
