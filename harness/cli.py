@@ -26,6 +26,8 @@ from harness import compose
 from harness import data as datasets
 from harness.assertions import assert_winners
 from harness.backends import BACKENDS, COMPOSE, SWARM
+from harness.check import cli as check_cli
+from harness.check.sut import SutError
 from harness.cluster import Cluster, ClusterError, describe_client_exit, new_run_id, stop_run
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import ImageError, ensure_base_image, ensure_images
@@ -356,6 +358,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    return check_cli.cmd_check(args, console, _report)
+
+
 def _write_run_report(
     args: argparse.Namespace, cluster: Cluster, problems: list[str], crashed: BaseException | None
 ) -> None:
@@ -438,6 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("probe", cmd_probe, "PING the server from a throwaway container on the cluster network")
     p.add_argument("--run", help="run id (default: the only cluster up)")
     p.add_argument("--address", default="server:12345", help="server address inside the network")
+    p = command("check", cmd_check, "check a TP0 repository (default: this one) against the course contract")
+    check_cli.add_arguments(p)
     # Commands that other packages plug in (the `harness.commands` entry points, e.g. `bench`) get
     # their arguments whole (see main); listed here for --help.
     for plugged in entry_points(group=PLUGGED_COMMANDS):
@@ -458,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, FileNotFoundError) as exc:
         err.print(f"harness: error: {exc}", markup=False)
         return 2
-    except (EngineUnavailable, ImageError, ClusterError, StandInError) as exc:
+    except (EngineUnavailable, ImageError, ClusterError, StandInError, SutError) as exc:
         err.print(f"harness: error: {exc}", markup=False)
         return 1
     except KeyboardInterrupt:

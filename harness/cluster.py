@@ -77,6 +77,11 @@ def new_run_id() -> str:
     return secrets.token_hex(4)
 
 
+def project_name(run_id: str) -> str:
+    """The compose project of the cluster ``run_id``."""
+    return f"lottery-{run_id}"
+
+
 class Cluster:
     """The server and ``clients`` agencies on a network of their own.
 
@@ -86,6 +91,10 @@ class Cluster:
 
     ``deferred`` services are created by ``up()`` but not started: ``start(*services)`` runs
     them when the scenario says so (e.g. agencies that join after a signal or a draw).
+
+    ``compose_file``: a ready compose file used instead of rendering one (e.g. a student's,
+    made safe by harness.check.safecompose): its project must be ``project_name(run_id)``, its
+    services ``server`` and ``client1..N``, its containers and network labelled with the run.
 
     ``backend="swarm"`` gives a ``harness.swarm.cluster.SwarmCluster`` (same methods, on Docker
     Swarm; it also takes ``shape=`` and ``swarm=``); the default is ``compose``.
@@ -116,10 +125,12 @@ class Cluster:
         run_id: str | None = None,
         keep_on_failure: bool = False,
         deferred: Sequence[str] = (),
+        compose_file: Path | None = None,
         backend: str = COMPOSE,
     ) -> None:
         self.run_id = run_id or new_run_id()
-        self.project = f"lottery-{self.run_id}"
+        self.project = project_name(self.run_id)
+        self.ready_compose_file = compose_file
         self.clients = clients
         self.data = data
         self.images = images
@@ -160,6 +171,10 @@ class Cluster:
 
     def render(self) -> Path:
         self.storage_dir.mkdir(parents=True, exist_ok=True)
+        if self.ready_compose_file is not None:
+            if self.ready_compose_file.resolve() != self.compose_file.resolve():
+                shutil.copyfile(self.ready_compose_file, self.compose_file)
+            return self.compose_file
         return compose.write(self.spec, self.compose_file)
 
     def up(self) -> Cluster:

@@ -13,6 +13,8 @@ SESSION_LABEL = f"{LABEL}.session"
 CLI_LABEL = f"{LABEL}.cli"  # clusters started by `harness up`
 BENCH_LABEL = f"{LABEL}.bench"
 STANDIN_LABEL = f"{LABEL}.standin"  # offline stand-ins for a Dockerfile's FROM images
+CHECK_LABEL = f"{LABEL}.check"  # clusters of `harness check` (a system under test's compose file)
+SUT_IMAGE_LABEL = f"{LABEL}.sut-image"  # images built from a system under test's Dockerfiles
 # Docker's own compose labels, read to map containers to services.
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"

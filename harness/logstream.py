@@ -84,6 +84,24 @@ class LogHub:
                     return None
                 self._condition.wait(remaining)
 
+    def wait_for_line(self, predicate: Callable[[str, str], bool], timeout: float) -> tuple[str, str] | None:
+        """The first (service, line) of any service, already read or arriving, that matches
+        ``predicate(service, line)`` (raw lines: for logs that are not this project's own
+        format), or None after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        seen: dict[str, int] = {}
+        with self._condition:
+            while True:
+                for service, log in self._services.items():
+                    for line in log.lines[seen.get(service, 0) :]:
+                        if predicate(service, line):
+                            return service, line
+                    seen[service] = len(log.lines)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._condition.wait(remaining)
+
     def follow(self, timeout: float, start: int = 0) -> Iterator[Event]:
         """Events as they arrive, from index ``start``, until ``timeout`` passes without one."""
         index = start

@@ -20,6 +20,8 @@ import yaml
 
 from harness import data as datasets
 from harness.backends import BACKENDS, COMPOSE, SWARM, NotSupportedOnBackend
+from harness.check.context import CheckContext
+from harness.check.sut import Sut
 from harness.cluster import Cluster, new_run_id, sweep
 from harness.engine import EngineUnavailable, docker_client
 from harness.images import REPO_ROOT, ImageSet, ensure_images
@@ -75,6 +77,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="first seed of the randomized trials (default: env HARNESS_SEED, else a fresh one, printed)",
     )
     group.addoption(
+        "--harness-sut",
+        metavar="PATH",
+        help="the TP0 repository the contract checks (-m contract) run on (default: this repository)",
+    )
+    group.addoption("--harness-sut-ref", metavar="REF", help="the git ref of --harness-sut to check")
+    group.addoption(
         "--harness-backend",
         choices=BACKENDS,
         default=os.environ.get("HARNESS_BACKEND", COMPOSE),
@@ -99,6 +107,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: needs a Docker engine; runs the system in real containers")
     config.addinivalue_line("markers", "slow: long-running (randomized trials, large datasets)")
+    config.addinivalue_line("markers", "contract: a course-contract check of a TP0 implementation (harness check)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -207,6 +216,40 @@ def harness_images(pytestconfig: pytest.Config) -> ImageSet:
             reporter.write_line(f"[harness] {message}")
 
     return ensure_images(pytestconfig.getoption("--harness-base-image"), report)
+
+
+@pytest.fixture(scope="session")
+def harness_sut(pytestconfig: pytest.Config) -> Sut:
+    """The system the contract checks run on: ``--harness-sut PATH`` (``--harness-sut-ref``), else
+    this repository's checked-out tree."""
+    path = pytestconfig.getoption("--harness-sut")
+    return Sut.at(path or REPO_ROOT, pytestconfig.getoption("--harness-sut-ref"))
+
+
+@pytest.fixture
+def check_context(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Sut, str], CheckContext]:
+    """Factory: ``check_context(sut, "ej6")`` -> the context ``harness.check.runner.run_check`` needs;
+    its clusters carry the session label (swept at the end), logs go to ``--harness-artifacts``."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    artifacts = request.config.getoption("--harness-artifacts")
+    counter = iter(range(1_000_000))
+
+    def report(message: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"[harness] {message}")
+
+    def make(sut: Sut, exercise: str) -> CheckContext:
+        _clusters_made.append(f"check-{exercise}")
+        return CheckContext(
+            sut=sut,
+            exercise=exercise,
+            workdir=tmp_path / f"check-{next(counter)}",
+            artifacts=Path(artifacts) / request.node.name if artifacts else None,
+            report=report,
+            labels={SESSION_LABEL: SESSION_ID},
+        )
+
+    return make
 
 
 @pytest.fixture

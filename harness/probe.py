@@ -43,18 +43,23 @@ while True:
 """
 
 
+def _network(run_id: str) -> Network:
+    networks = docker_client().networks.list(filters={"label": f"{RUN_LABEL}={run_id}"})
+    if len(networks) != 1:
+        raise ClusterError(f"run {run_id}: expected one network, found {len(networks)}")
+    return networks[0]
+
+
 def _network_and_image(run_id: str) -> tuple[Network, str]:
     """The cluster's network and the client image (taken from client1, running or not)."""
     client = docker_client()
-    networks = client.networks.list(filters={"label": f"{RUN_LABEL}={run_id}"})
-    if len(networks) != 1:
-        raise ClusterError(f"run {run_id}: expected one network, found {len(networks)}")
+    network = _network(run_id)
     clients = client.containers.list(
         all=True, filters={"label": [f"{RUN_LABEL}={run_id}", "com.docker.compose.service=client1"]}
     )
     if not clients:
         raise ClusterError(f"run {run_id}: no client container to take the image from")
-    return networks[0], clients[0].image.id
+    return network, clients[0].image.id
 
 
 def _labels(run_id: str, role: str) -> dict[str, str]:
@@ -88,16 +93,26 @@ def run_probe(run_id: str, address: str = "server:12345", timeout: float = PROBE
 
 @contextlib.contextmanager
 def impostor_server(
-    run_id: str, alias: str = "impostor", port: int = 12345, answer: bytes | None = GARBAGE_ANSWER
+    run_id: str,
+    alias: str = "impostor",
+    port: int = 12345,
+    answer: bytes | None = GARBAGE_ANSWER,
+    image: str | None = None,
+    name: str | None = None,
 ) -> Iterator[str]:
     """A server that speaks something else: on the cluster's network as ``alias``, it answers
     every connection with ``answer`` (with ``ECHO``: what it read, as a line) and closes it. Yields
     its ``host:port`` once it listens; removed on exit (it carries the run's label, so ``sweep``
-    removes it too)."""
-    network, image = _network_and_image(run_id)
+    removes it too). ``image``: one with ``python3`` (default: the cluster's client image);
+    ``name``: the container's name."""
+    if image is None:
+        network, image = _network_and_image(run_id)
+    else:
+        network = _network(run_id)
     client = docker_client()
     container = client.containers.run(
         image,
+        name=name,
         entrypoint=["python3", "-c", _IMPOSTOR_SCRIPT, str(port), "echo" if answer is None else answer.hex()],
         network=network.name,
         networking_config={network.name: client.api.create_endpoint_config(aliases=[alias])},
