@@ -46,6 +46,7 @@ TEST_ECHO_SERVER = "test_echo_server"  # the health probe, python -m client.prob
 FAULT = "fault"
 TRIAL = "trial"
 SIGNAL = "signal"  # Cluster.signal / kill: a marker on the timeline report
+PLACEMENT = "placement"  # swarm backend: the node each task runs on (harness.swarm.cluster)
 
 SERVER_ACTIONS = frozenset(
     {
@@ -86,7 +87,7 @@ CLIENT_ACTIONS = frozenset(
         TEST_ECHO_SERVER,
     }
 )
-HARNESS_ACTIONS = frozenset({FAULT, TRIAL, SIGNAL})
+HARNESS_ACTIONS = frozenset({FAULT, TRIAL, SIGNAL, PLACEMENT})
 
 # The only lines that may carry ``result: fail``; each is a real failure, never a normal step.
 SERVER_MAY_FAIL = frozenset(

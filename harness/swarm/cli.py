@@ -1,5 +1,6 @@
-"""Local swarm nodes on this machine: `harness swarm up --nodes 3`, `harness swarm down`; the swarm
-``--backend swarm`` deploys to, and the swarm side of ``harness down``."""
+"""Local swarm nodes on this machine: `harness swarm up --nodes 3`, `harness swarm down`.
+
+Also the swarm ``--backend swarm`` deploys to, and the swarm side of ``harness down``."""
 
 from __future__ import annotations
 

@@ -41,6 +41,8 @@ from harness.labels import RUN_LABEL, SWARM_STACK_LABEL
 from harness.logs import where
 from harness.swarm import stack
 from harness.swarm.engines import SwarmEngine, local_swarm
+from logline import SUCCESS
+from logline.actions import PLACEMENT
 
 STACK_LABEL = SWARM_STACK_LABEL
 DEPLOY_TIMEOUT = 180  # seconds for `docker stack deploy` and for the first tasks to start
@@ -193,7 +195,7 @@ class SwarmCluster(Cluster):
                 if service != "server":
                     counts[node] = counts.get(node, 0) + 1
             fields = {"server": placement.get("server", "-")} | {f"agencies_{n}": c for n, c in sorted(counts.items())}
-        self.note("placement", "success", **fields)
+        self.note(PLACEMENT, SUCCESS, **fields)
 
     def _wait_listening(self, timeout: float) -> None:
         """Until the server logs ``listen | success``, or its task ends (the agencies then meet
