@@ -17,7 +17,6 @@ from logline.actions import (
     APUESTA_RECIBIDA,
     CONSULTA_GANADORES,
     LOTE_DUPLICADO,
-    SORTEO,
     VERIFICAR_LOTE,
 )
 from protocol import (
@@ -171,8 +170,6 @@ class Conversation:
                 finalizadas=result.finished_agencies,
                 esperadas=self.lottery.agencies,
             )
-        if result.draw_winners is not None:
-            log_event(SORTEO, SUCCESS, ganadores=result.draw_winners)
         status = AckStatus.OK if result.first_time else AckStatus.DUPLICATE
         return Reply([Ack(agency, status, result.bets_stored)])
 

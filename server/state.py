@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
+from logline import SUCCESS
+from logline.actions import SORTEO
 from server.draw import Winners, compute_winners, count_winners, load_winners, save_winners
 from server.logs import log_event
 from server.model import Bet, BetFields, agency_bets_to_csv, bets_to_csv, load_winning_bets
@@ -71,7 +73,7 @@ class FinishResult:
     first_time: bool
     bets_stored: int  # by this agency, over all connections and restarts
     finished_agencies: int
-    draw_winners: int | None  # set when this call performed the draw
+    draw_winners: int | None  # set when this call performed (and logged) the draw
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +115,9 @@ class Lottery:
         with self.shared.locked():
             discarded = self.store.sync()
             if self._every_agency_finished():
-                drawn_before = self.winners_path.exists()
-                total = self._draw()  # the store is frozen since the draw: same winners
-                if not drawn_before:  # every agency had finished, but the server died before drawing
-                    log_event("sorteo", "success", ganadores=total)
+                # the store is frozen since the draw: same winners; logged only if the server had
+                # died after every agency finished but before drawing
+                self._draw(announce=not self.winners_path.exists())
             index = self.store.index
             return RecoveryReport(index.bets, index.batches, len(index.finished), self.draw_done(), discarded)
 
@@ -177,16 +178,18 @@ class Lottery:
             self._winners = load_winners(self.winners_path)
         return self._winners.get(agency, [])
 
-    def _draw(self) -> int:
-        """Under the lock, exactly once: winners from the whole store, to the file, then the flag.
-
-        The caller that gets the total logs ``sorteo``: only one ever does.
-        """
+    def _draw(self, announce: bool = True) -> int:
+        """Under the lock, exactly once: winners from the whole store, to the file, the ``sorteo``
+        line (when ``announce``), then the flag. The line goes before the flag: a worker that sees
+        the flag answers winners, and no ``consulta_ganadores`` line may come before ``sorteo``."""
         winners = compute_winners(load_winning_bets(self.store.bets_path))
         save_winners(self.winners_path, winners, self.fsync)
         self._winners = winners
+        total = count_winners(winners)
+        if announce:
+            log_event(SORTEO, SUCCESS, ganadores=total)
         self.shared.draw_done.value = 1
-        return count_winners(winners)
+        return total
 
 
 def _log_discarded(discarded: Discarded) -> None:

@@ -146,6 +146,10 @@ def test_hundred_agencies_on_two_workers(servers: ServerPool) -> None:
     assert len(stored_rows(server.storage_path)) == 100 * 30
     assert len(server.events("sorteo", "success")) == 1
     assert len(server.events("consulta_ganadores", "success")) == 100
+    lines = server.lines()  # one stdout for every worker: the order they wrote in
+    draw_at = next(i for i, line in enumerate(lines) if "action: sorteo | result: success" in line)
+    answered_at = [i for i, line in enumerate(lines) if "action: consulta_ganadores | result: success" in line]
+    assert min(answered_at) > draw_at, "a worker answered winners before the draw was logged"
 
 
 def test_restart_keeps_batches_finished_agencies_and_the_draw(servers: ServerPool) -> None:
