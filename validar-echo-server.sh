@@ -9,6 +9,7 @@
 # Settings (environment): SERVER_CONTAINER (server), SERVER_PORT (12345), PROBE_IMAGE (client:latest),
 # PROBE_TIMEOUT seconds for the whole check (20).
 set -uo pipefail
+trap 'exit 1' INT TERM  # run the EXIT trap below on a signal too
 
 server_container=${SERVER_CONTAINER:-server}
 server_port=${SERVER_PORT:-12345}
@@ -43,8 +44,12 @@ if ! docker image inspect "$probe_image" >/dev/null 2>&1; then
     verdict fail
 fi
 
-output=$(timeout "$probe_timeout" docker run --rm --network "$network" --entrypoint python3 \
-    "$probe_image" -m client.probe "$address:$server_port" 2>&1)
+# The probe container goes away whatever happens to this script (a timeout, a signal): a container
+# left on the network would keep `docker compose down` from removing it.
+probe_name="validar-echo-server-$$-$RANDOM"
+trap 'docker rm -f "$probe_name" >/dev/null 2>&1' EXIT
+output=$(timeout "$probe_timeout" docker run --rm --name "$probe_name" --network "$network" \
+    --entrypoint python3 "$probe_image" -m client.probe "$address:$server_port" 2>&1)
 status=$?
 if [ $status -eq 0 ]; then
     verdict success
