@@ -45,12 +45,33 @@ os.execv(settings["docker"], [settings["docker"], *rewritten])
 """
 
 
+# Their script may say `sudo docker ...` (the course's machines have sudo; this one may not): the
+# harness's user already reaches the engine, so `sudo` only drops its options and runs the command,
+# through the `docker` shim beside it.
+_SUDO = """\
+import os, sys
+
+arguments = sys.argv[1:]
+while arguments and arguments[0].startswith("-"):
+    option = arguments.pop(0)
+    if option in ("-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U") and arguments:
+        arguments.pop(0)
+    if option == "--":
+        break
+if not arguments:
+    sys.exit("sudo (harness shim): no command")
+os.execvp(arguments[0], arguments)
+"""
+
+
 def install_shim(folder: Path) -> Path:
-    """Write ``folder/docker`` (run by this interpreter); returns the folder, to put first on PATH."""
+    """Write ``folder/docker`` and ``folder/sudo`` (run by this interpreter); returns the folder, to
+    put first on PATH."""
     folder.mkdir(parents=True, exist_ok=True)
-    shim = folder / "docker"
-    shim.write_text(f"#!{sys.executable}\n" + _SHIM.format(env=SHIM_ENV), encoding="utf-8")
-    shim.chmod(0o755)
+    for name, body in (("docker", _SHIM.format(env=SHIM_ENV)), ("sudo", _SUDO)):
+        shim = folder / name
+        shim.write_text(f"#!{sys.executable}\n" + body, encoding="utf-8")
+        shim.chmod(0o755)
     return folder
 
 

@@ -4,9 +4,9 @@
 parses what it wrote; a script that fails or writes something that is not a compose mapping is
 returned as a failed ``Generated``, never raised. ``make_safe`` rewrites the parsed file so it can
 run beside anything else on the engine: the harness's project name and labels, no
-``container_name`` nor fixed network names, no published ports, subnets that collide with an
-existing network moved to a free one, relative host paths made absolute, and the images the
-harness built in place of whatever the file names.
+``container_name`` nor fixed network names, no published ports, every fixed subnet moved to a
+free one (so the course's own stack can run beside it), relative host paths made absolute, and
+the images the harness built in place of whatever the file names.
 """
 
 from __future__ import annotations
@@ -125,14 +125,13 @@ def occupied_subnets() -> set[ipaddress.IPv4Network]:
 
 
 def reserve_subnet(wanted: ipaddress.IPv4Network, taken: Iterable[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
-    """``wanted`` if it overlaps neither ``taken`` nor a subnet this process already handed out,
-    else a free one of the same size in SPARE_RANGE; either way reserved until ``release_subnets``."""
+    """A free subnet of ``wanted``'s size in SPARE_RANGE, overlapping neither ``taken`` nor a subnet
+    this process already handed out; reserved until ``release_subnets``. Never ``wanted`` itself:
+    a fixed subnet (the course's 172.25.125.0/24) kept would stop the course's own stack, or a second
+    check, from starting beside this one."""
     size = max(wanted.prefixlen, SPARE_RANGE.prefixlen)
     with _reserved_lock:
-        blocked = set(taken) | _reserved
-        if not any(wanted.overlaps(other) for other in blocked):
-            _reserved.add(wanted)
-            return wanted
+        blocked = set(taken) | _reserved | {wanted}
         candidates = list(SPARE_RANGE.subnets(new_prefix=size)) if size - SPARE_RANGE.prefixlen <= 16 else []
         start = random.randrange(len(candidates)) if candidates else 0  # parallel processes rarely meet
         for index in range(len(candidates)):
@@ -278,12 +277,10 @@ def make_safe(
                     continue
                 free = reserve_subnet(subnet, taken)
                 reserved.append(free)
-                if free == subnet:
-                    continue
                 config["subnet"] = str(free)
                 if "gateway" in config:
                     config["gateway"] = str(next(free.hosts()))
-                notes.append(f"network {network_name}: subnet {subnet} is in use, moved to {free}")
+                notes.append(f"network {network_name}: fixed subnet {subnet} moved to {free}")
     except BaseException:
         release_subnets(reserved)
         raise
