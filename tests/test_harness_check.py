@@ -264,6 +264,7 @@ def test_the_docker_shim_swaps_the_course_names_and_labels_what_it_starts(tmp_pa
         "lottery-r1-server-1",
     ]
     assert run("run", "--net=x", "busybox", "sh", "-c", "echo hi | nc server 1")[3] == "--net=lottery-r1_testing_net"
+    assert run("network", "ls", "-q", "-f", "name=server") == ["network", "ls", "-q", "-f", "name=lottery-r1-server-1"]
 
     # `sudo docker ...` (their script may assume sudo): options dropped, the command through the shim
     sudo = shim.parent / "sudo"

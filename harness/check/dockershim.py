@@ -35,6 +35,9 @@ for argument in arguments:
         network_next = True
     elif argument.startswith(("--network=", "--net=")):
         rewritten.append(argument.split("=", 1)[0] + "=" + settings["network"])
+    elif "=" in argument and argument.split("=", 1)[1] in names:  # a filter: name=tp0_testing_net
+        key, value = argument.split("=", 1)
+        rewritten.append(key + "=" + names[value])
     else:
         rewritten.append(names.get(argument, argument))
 command = next((index for index, argument in enumerate(rewritten) if not argument.startswith("-")), None)

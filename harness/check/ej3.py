@@ -8,6 +8,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.check.context import (
     Check,
@@ -82,6 +83,20 @@ def _server_port(tree: Path) -> int:
         return 12345
 
 
+def _network_names(document: dict[str, Any]) -> set[str]:
+    """What their script may call their network: ``testing_net``, ``tp0_testing_net`` (compose's
+    ``<project>_<key>``, the project from the file's ``name:``) or the network's own ``name:``."""
+    project = str(document.get("name") or "")
+    found: set[str] = set()
+    for key, spec in (document.get("networks") or {}).items():
+        found.add(str(key))
+        if project:
+            found.add(f"{project}_{key}")
+        if isinstance(spec, dict) and spec.get("name"):
+            found.add(str(spec["name"]))
+    return found
+
+
 def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
     """Their validar-echo-server.sh: success against their running server, fail against a stopped
     one and against a server that answers garbage; their compose publishes no port."""
@@ -108,6 +123,7 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
             }
             network = run.cluster.container("server").attrs["NetworkSettings"]["Networks"]
             network_name = next(iter(network))
+            names |= {course_name: network_name for course_name in _network_names(run.generated.document)}
 
             def probe(server_name: str) -> ProbeOutcome:
                 mapped = {**names, "server": server_name}
