@@ -13,7 +13,6 @@ from harness.check.context import (
 )
 from harness.check.ej7 import winner_verdicts, winners_run
 from harness.check.inputs import edit_client_config, write_agency
-from harness.check.lines import parse_contract_line
 from harness.check.lottery import MAX_AMOUNT, STALL_TIMEOUT, client_services, stored_batches
 from harness.verdicts import Verdict, judge
 
@@ -45,18 +44,9 @@ def check_stalled_agency(
             batches_before = len(stored_batches(run))
             stored_before = sum(stored_batches(run))
             run.cluster.start(*others)
-            stored = 0
-
-            def others_stored(service: str, text: str) -> bool:
-                nonlocal stored
-                event = parse_contract_line(text, service)
-                if service == "server" and event is not None and event.matches("apuesta_recibida", "success"):
-                    stored += event.int_field("cantidad") or 0
-                return stored >= stored_before + others_total
-
-            reached = run.cluster.hub.wait_for_line(others_stored, STALL_TIMEOUT)
+            reached = lottery.wait_for_total(run, stored_before + others_total, STALL_TIMEOUT)
             during = sum(stored_batches(run)) - stored_before
-            if reached is None:
+            if not reached:
                 problems.append(
                     f"while agency 1 was paused mid-batch, the server stored {during} of the other agencies' "
                     f"{others_total} bets in {STALL_TIMEOUT}s: it does not serve agencies in parallel"
