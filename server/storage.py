@@ -94,9 +94,6 @@ class StoreIndex:
         """The digest of the stored batch ``seq`` of ``agency`` (``""`` if unknown), None if not stored."""
         return self.digests_by_agency.get(agency, {}).get(seq) if seq != NO_SEQ else None
 
-    def has_batch(self, agency: int, seq: int) -> bool:
-        return self.stored_digest(agency, seq) is not None
-
     def has_bet_key(self, agency: int, digest: str) -> bool:
         return bool(digest) and digest in self.bet_keys_by_agency.get(agency, ())
 
