@@ -17,7 +17,7 @@ from docker.models.networks import Network
 
 from harness.cluster import ClusterError
 from harness.engine import docker_client
-from harness.labels import LABEL, RUN_LABEL, role_label
+from harness.labels import COMPOSE_SERVICE_LABEL, LABEL, RUN_LABEL, role_label
 from logline import FAIL, format_event
 from logline.actions import TEST_ECHO_SERVER
 
@@ -55,7 +55,7 @@ def _network_and_image(run_id: str) -> tuple[Network, str]:
     client = docker_client()
     network = _network(run_id)
     clients = client.containers.list(
-        all=True, filters={"label": [f"{RUN_LABEL}={run_id}", "com.docker.compose.service=client1"]}
+        all=True, filters={"label": [f"{RUN_LABEL}={run_id}", f"{COMPOSE_SERVICE_LABEL}=client1"]}
     )
     if not clients:
         raise ClusterError(f"run {run_id}: no client container to take the image from")

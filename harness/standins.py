@@ -372,7 +372,9 @@ def _download_busybox(folder: Path, report: Report) -> Path:
             ["apt-get", "download", "-q", "busybox-static"], cwd=folder, check=True, capture_output=True, timeout=300
         )
         package = next(folder.glob("busybox-static_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(package), str(folder / "root")], check=True, capture_output=True)
+        subprocess.run(
+            ["dpkg-deb", "-x", str(package), str(folder / "root")], check=True, capture_output=True, timeout=60
+        )
     except (OSError, subprocess.SubprocessError, StopIteration) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         raise StandInError(

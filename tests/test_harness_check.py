@@ -84,12 +84,15 @@ def test_make_safe_resolves_relative_host_paths_against_the_copy(tmp_path: Path)
 
 def test_make_safe_moves_a_fixed_subnet_to_a_free_one_taken_or_not(tmp_path: Path) -> None:
     """The course's own stack (172.25.125.0/24) can start while a check runs, and the reverse."""
-    for taken in (set(), {ipaddress.IPv4Network("172.25.0.0/16")}):
+    for taken in (set(), {ipaddress.IPv4Network("172.25.0.0/16"), ipaddress.IPv4Network("10.128.0.0/10")}):
         moved = _safe(tmp_path, taken)
-        subnet = ipaddress.IPv4Network(moved.document["networks"]["testing_net"]["ipam"]["config"][0]["subnet"])
-        assert subnet.prefixlen == 24 and subnet.subnet_of(safecompose.SPARE_RANGE)
-        assert any("fixed subnet 172.25.125.0/24 moved to" in note for note in moved.notes)
-        release_subnets(moved.subnets)
+        try:
+            subnet = ipaddress.IPv4Network(moved.document["networks"]["testing_net"]["ipam"]["config"][0]["subnet"])
+            assert subnet.prefixlen == 24 and subnet.subnet_of(safecompose.SPARE_RANGE)
+            assert not any(subnet.overlaps(other) for other in taken)  # a subnet in use is never handed out
+            assert any("fixed subnet 172.25.125.0/24 moved to" in note for note in moved.notes)
+        finally:
+            release_subnets(moved.subnets)
 
 
 def test_two_files_of_one_process_never_get_the_same_subnet(tmp_path: Path) -> None:

@@ -97,8 +97,12 @@ def wait_clients(run: SutRun, services: Sequence[str], timeout: float) -> tuple[
     deadline = time.monotonic() + timeout
     codes: dict[str, int] = {}
     problems: list[str] = []
+    containers = run.cluster.containers()  # one listing, not one per service
     for service in services:
-        container = run.cluster.container(service)
+        container = containers.get(service)
+        if container is None:
+            problems.append(f"no service {service} in the cluster")
+            continue
         try:
             result = container.wait(timeout=max(0.01, deadline - time.monotonic()))
             codes[service] = int(result["StatusCode"])

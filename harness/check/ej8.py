@@ -78,9 +78,7 @@ CHECKS: list[Check] = [
         "ej8",
         "10 agencies",
         "ten agencies at once, each with its own winners",
-        functools.partial(
-            winners_run, exercise="ej8", winners={agency: agency % 4 for agency in range(1, 11)}, rows=150
-        ),
+        functools.partial(winners_run, exercise="ej8", winners=TEN_AGENCIES, rows=150),
     ),
     Check(
         "ej8", "stalled agency", "the server serves the others while one agency stalls mid-batch", check_stalled_agency
