@@ -33,7 +33,7 @@ from testcontainers.compose import DockerCompose
 
 from harness import compose
 from harness.backends import COMPOSE, SWARM, check_backend
-from harness.compose_command import ComposeCommandError, run_compose
+from harness.compose_command import COMPOSE_TIMEOUT, ComposeCommandError, run_compose
 from harness.data import Dataset
 from harness.engine import docker_client
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
@@ -46,7 +46,6 @@ from harness.store import STORE_FILE, StoredBet, read_store
 from logline import SUCCESS
 from logline.actions import SIGNAL
 
-COMPOSE_TIMEOUT = 180
 SERVER = "server"
 API_THREADS = 8  # parallel engine API calls (the docker SDK keeps a pool of 10 connections)
 RESIGNAL_EVERY = 0.5  # seconds between SIGTERMs while a container is being stopped

@@ -369,7 +369,8 @@ def cluster(
         contract_error = None
         if failed and keep:
             made.kept = True
-            if made.backend == SWARM:  # the swarm stays up for the kept stack, until `harness down`
+            # the host's swarm stays up for the kept stack, until `harness down` (local nodes stay anyway)
+            if made.backend == SWARM and not config.getoption("--harness-swarm-nodes"):
                 from harness.swarm.engines import acquire_local_swarm
 
                 acquire_local_swarm(f"run-{made.run_id}")

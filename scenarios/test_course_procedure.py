@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,11 +189,12 @@ def test_ej4_sigterm_mid_run_and_a_server_alone(course: CourseRepo) -> None:
     course.agency_files(agencies=2, bets={1: 20_000, 2: 20_000})
     course.up()
     client1 = course.engine.containers.get("client1")
-    first_ack = course.engine.api.logs(client1.id, stream=True, follow=True)
-    for chunk in first_ack:  # stop it mid-run: once its first batch was confirmed
-        if b"action: lote_confirmado | result: success" in chunk:
-            break
-    first_ack.close()
+    deadline = time.monotonic() + RUN_TIMEOUT  # stop it mid-run: once its first batch was confirmed
+    while b"action: lote_confirmado | result: success" not in client1.logs():
+        assert time.monotonic() < deadline, f"client1 confirmed no batch within {RUN_TIMEOUT}s:\n{course.tail()}"
+        client1.reload()
+        assert client1.status == "running", f"client1 ended before its first confirmed batch:\n{course.tail()}"
+        time.sleep(0.1)
     client1.stop(timeout=GRACE)
     assert course.exit_code("client1") == 0
     course.compose("stop", "-t", str(GRACE))  # the rest: the server with a client still mid-run

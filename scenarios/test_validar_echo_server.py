@@ -4,6 +4,7 @@ and fail for a server that answers garbage and for a stopped one. It prints exac
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -22,7 +23,7 @@ FAIL = "action: test_echo_server | result: fail"
 
 
 def validar(container: str, probe_image: str) -> tuple[str, int]:
-    environment = {"SERVER_CONTAINER": container, "PROBE_IMAGE": probe_image, "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    environment = {**os.environ, "SERVER_CONTAINER": container, "PROBE_IMAGE": probe_image}  # the same engine
     result = subprocess.run([str(SCRIPT)], env=environment, capture_output=True, text=True, timeout=60, check=False)
     print(result.stderr)  # shown when the test fails: why the script said what it said
     return result.stdout.strip(), result.returncode

@@ -20,6 +20,7 @@ from logline.actions import (
     VERIFICAR_LOTE,
 )
 from protocol import (
+    NO_BET_KEY,
     Ack,
     AckStatus,
     Batch,
@@ -115,7 +116,7 @@ class Conversation:
                 _bet_count(message),
             )
 
-    def _store(self, agency: int, seq: int, bets: tuple[BetData, ...], key: int = 0) -> Reply:
+    def _store(self, agency: int, seq: int, bets: tuple[BetData, ...], key: int = NO_BET_KEY) -> Reply:
         def reject(code: ErrorCode, reason: str) -> Rejection:
             return Rejection(code, reason, agency, len(bets))
 

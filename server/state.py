@@ -26,6 +26,7 @@ from pathlib import Path
 
 from logline import SUCCESS
 from logline.actions import SORTEO
+from protocol import NO_BET_KEY
 from server.draw import Winners, compute_winners, count_winners, load_winners, save_winners
 from server.logs import log_event
 from server.model import Bet, BetFields, agency_bets_to_csv, bets_to_csv, load_winning_bets
@@ -124,14 +125,14 @@ class Lottery:
     def store_bets(self, agency: int, seq: int, bets: list[Bet]) -> StoreStatus:
         return self._store_rows(agency, seq, len(bets), bets_to_csv(bets))
 
-    def store_batch(self, agency: int, seq: int, bets: Sequence[BetFields], key: int = 0) -> StoreStatus:
+    def store_batch(self, agency: int, seq: int, bets: Sequence[BetFields], key: int = NO_BET_KEY) -> StoreStatus:
         """``store_bets`` for decoded bets (``protocol.BetData``) of one agency: no ``Bet`` objects.
 
         ``seq`` 0 is a single BET, recognised on a resend by its ``key`` when it has one.
         """
         return self._store_rows(agency, seq, len(bets), agency_bets_to_csv(agency, bets), key)
 
-    def _store_rows(self, agency: int, seq: int, count: int, rows: bytes, key: int = 0) -> StoreStatus:
+    def _store_rows(self, agency: int, seq: int, count: int, rows: bytes, key: int = NO_BET_KEY) -> StoreStatus:
         """``rows`` (the CSV of ``count`` bets) are made before taking the lock: keep it short."""
         digest = bet_key_digest(key) if seq == NO_SEQ else content_digest(rows)
         with self._synced():

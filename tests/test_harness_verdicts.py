@@ -99,6 +99,6 @@ def test_the_contract_checks_construct_it_the_same_way() -> None:
     verdict = Verdict("ej3", "probe script", False, "the script at the root", "it is missing", ["ls: -"])
     assert (verdict.seconds, verdict.skipped, verdict.problems) == (0.0, False, [])
     assert verdict.status == "FAIL" and verdict.name == "ej3/probe script"
-    skipped = Verdict("ej2", "case", True, "x", "not applicable", skipped=True)
+    skipped = Verdict("ej2", "case", False, "x", "not applicable", skipped=True)
     assert skipped.status == "skip"
     assert_passed(skipped)

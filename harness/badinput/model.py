@@ -133,8 +133,8 @@ class ServerModel:
         if refused_header is not None:  # bets are logged only when magic and version were fine
             outcome.error = ErrorCode.MALFORMED
             outcome.rejected_bets_logged = refused_header[:3] == MAGIC + bytes([VERSION]) and refused_header[3] in (
-                1,
-                2,
+                MessageType.BET,
+                MessageType.BATCH,
             )
         elif pending:  # the sender half-closes after its bytes: EOF mid-frame
             outcome.error = ErrorCode.MALFORMED
