@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from harness.data import Dataset
 from harness.faults import FAULT_ACTION
 from harness.logs import Event, EventLog
-from harness.verdicts import EVIDENCE_LINES, Verdict, VerdictFailed, judge
+from harness.verdicts import EVIDENCE_LINES, Verdict, assert_passed, judge
 
 if TYPE_CHECKING:
     from harness.cluster import Cluster
@@ -42,11 +42,6 @@ def _last(lines: Iterable[str]) -> list[str]:
     return list(lines)[-EVIDENCE_LINES:]
 
 
-def _raise(verdict: Verdict, message: str) -> None:
-    if not verdict.passed:
-        raise VerdictFailed(message, verdict)
-
-
 def _problem_lines(verdict: Verdict) -> str:
     return "\n  ".join(verdict.problems)
 
@@ -69,7 +64,9 @@ def check_winners(events: EventLog, expected: dict[int, list[str]]) -> Verdict:
 def assert_winners(events: EventLog, expected: dict[int, list[str]]) -> None:
     """Every agency reported exactly its expected winners (documents, in any order)."""
     verdict = check_winners(events, expected)
-    _raise(verdict, "winners differ:\n  " + _problem_lines(verdict) + "\nlog lines:\n" + _evidence(verdict.evidence))
+    assert_passed(
+        verdict, "winners differ:\n  " + _problem_lines(verdict) + "\nlog lines:\n" + _evidence(verdict.evidence)
+    )
 
 
 def check_server_answered_winners(events: EventLog, expected: dict[int, list[str]]) -> Verdict:
@@ -91,7 +88,7 @@ def assert_server_answered_winners(events: EventLog, expected: dict[int, list[st
     """The server answered every expected agency (``consulta_ganadores | result: success | agencia: A``)
     with the number of that agency's winners, and answered no other agency."""
     verdict = check_server_answered_winners(events, expected)
-    _raise(verdict, f"server answers differ: {_problem_lines(verdict)}\n" + _evidence(verdict.evidence))
+    assert_passed(verdict, f"server answers differ: {_problem_lines(verdict)}\n" + _evidence(verdict.evidence))
 
 
 def check_no_failures(events: EventLog, *, allow: Iterable[str] = ()) -> Verdict:
@@ -109,7 +106,7 @@ def check_no_failures(events: EventLog, *, allow: Iterable[str] = ()) -> Verdict
 def assert_no_failures(events: EventLog, *, allow: Iterable[str] = ()) -> None:
     """No event logged ``result: fail`` (except for the ``allow``-ed actions), and no traceback."""
     verdict = check_no_failures(events, allow=allow)
-    _raise(verdict, f"expected no failures, observed {_problem_lines(verdict)}:\n" + _evidence(verdict.evidence))
+    assert_passed(verdict, f"expected no failures, observed {_problem_lines(verdict)}:\n" + _evidence(verdict.evidence))
 
 
 def check_graceful_exit(cluster: Cluster, service: str, grace: float = 10, events: EventLog | None = None) -> Verdict:
@@ -141,7 +138,7 @@ def assert_graceful_exit(cluster: Cluster, service: str, grace: float = 10, even
     ``events``: where to look for those lines (default: the whole cluster log; pass
     ``EventLog(cluster.events()[mark:])`` for a service started again after ``mark``)."""
     verdict = check_graceful_exit(cluster, service, grace, events)
-    _raise(
+    assert_passed(
         verdict,
         f"{service} did not exit gracefully: {'; '.join(verdict.problems)}\nlast lines:\n"
         + _evidence(verdict.evidence),
@@ -188,7 +185,7 @@ def check_all_bets_stored(cluster: Cluster, dataset: Dataset) -> Verdict:
 def assert_all_bets_stored(cluster: Cluster, dataset: Dataset) -> None:
     """The store holds every bet of every agency file exactly once, and nothing else."""
     verdict = check_all_bets_stored(cluster, dataset)
-    _raise(verdict, "stored bets differ from the dataset:\n  " + _problem_lines(verdict))
+    assert_passed(verdict, "stored bets differ from the dataset:\n  " + _problem_lines(verdict))
 
 
 def _acknowledged_bets_stored(
@@ -237,7 +234,7 @@ def assert_acknowledged_bets_stored(
     store that was emptied and a run started again).
     """
     verdict, acknowledged = _acknowledged_bets_stored(cluster, dataset, events)
-    _raise(
+    assert_passed(
         verdict,
         "acknowledged bets not stored exactly once:\n  "
         + _problem_lines(verdict)
@@ -280,7 +277,7 @@ def assert_one_draw_before_winners(events: EventLog) -> Event:
     (exact order) every ``consulta_ganadores | result: success`` follows it, and no client's
     answer is timestamped earlier (containers share the host's clock). Returns the draw."""
     verdict, message, draw = _one_draw_before_winners(events)
-    _raise(verdict, message)
+    assert_passed(verdict, message)
     assert draw is not None  # a passed verdict found the one draw
     return draw
 
@@ -332,7 +329,9 @@ def assert_batches_fit_frames(events: EventLog, dataset: Dataset, limit: int = M
     """Each agency's acknowledged batches, cut in order from its file by their ``cantidad``, make
     frames of at most ``limit`` bytes. Returns the frame sizes per agency."""
     verdict, sizes = _batches_fit_frames(events, dataset, limit)
-    _raise(verdict, "batches over the frame limit:\n  " + _problem_lines(verdict) + "\n" + _evidence(verdict.evidence))
+    assert_passed(
+        verdict, "batches over the frame limit:\n  " + _problem_lines(verdict) + "\n" + _evidence(verdict.evidence)
+    )
     return sizes
 
 
@@ -356,5 +355,5 @@ def assert_full_batches(events: EventLog, max_amount: int) -> dict[int, list[int
     """Every agency's batches carry ``max_amount`` bets each except its last (1..max_amount).
     Returns the batch sizes per agency."""
     verdict = check_full_batches(events, max_amount)
-    _raise(verdict, "batches are not full:\n  " + _problem_lines(verdict))
+    assert_passed(verdict, "batches are not full:\n  " + _problem_lines(verdict))
     return events.batches_by_agency()
