@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The course's drop-in: ./generar-compose.sh OUTPUT N writes a compose file with the server and
 # N clients (container names server, client1..clientN; network testing_net 172.25.125.0/24).
-# It renders harness/templates/compose.yaml.j2 through `python -m harness.compose --course-layout`.
+# It runs `python -m harness render --course-layout` (the `harness render` command, which needs only
+# Python 3.11+, Jinja2 and PyYAML for this layout: this repository's .venv if present, else python3).
 set -euo pipefail
 
 usage() {
@@ -29,5 +30,12 @@ if [ -x "$repo_root/.venv/bin/python" ]; then
     python="$repo_root/.venv/bin/python"
 fi
 
-PYTHONPATH="$repo_root${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m harness.compose \
-    --course-layout --clients "$clients" --output="$output"
+# A refusal of the renderer (more clients than it takes, an output it cannot write) exits 2 with
+# its reason on stderr; the usage follows, as for the refusals above.
+status=0
+PYTHONPATH="$repo_root${PYTHONPATH:+:$PYTHONPATH}" "$python" -m harness render \
+    --course-layout --clients "$clients" --output="$output" || status=$?
+if [ "$status" -eq 2 ]; then
+    usage
+fi
+exit "$status"

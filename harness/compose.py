@@ -18,17 +18,17 @@ folder to keep it in: the harness does, to read the stored bets and to restart a
 Relative host paths are resolved by compose against the compose file's directory. Every
 interpolated value is a YAML double-quoted scalar with ``$`` doubled, so no value can break the
 file or trigger compose's ``${...}`` interpolation; names and keys are validated instead.
+
+The command line is ``harness render`` (``harness.cli.render``), in either layout.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import re
 import subprocess
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -296,36 +296,3 @@ def validate_with_docker(path: Path | str) -> None:
     completed = subprocess.run(command, check=False, capture_output=True, text=True, timeout=30)
     if completed.returncode != 0:
         raise ComposeValidationError(f"docker compose rejected {path}: {completed.stderr.strip()}")
-
-
-# -- command line (used by generar-compose.sh) ------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m harness.compose", description="Write a compose file for a server and N clients."
-    )
-    parser.add_argument("--clients", type=int, required=True, help="number of clients (0..500)")
-    parser.add_argument("-o", "--output", required=True, help="compose file to write, '-' for stdout")
-    parser.add_argument("--course-layout", action="store_true", help="the course's drop-in layout")
-    parser.add_argument("--project", default=ComposeSpec(clients=0).project, help="compose project name")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    arguments = parser.parse_args(argv)
-    spec = ComposeSpec(clients=arguments.clients, project=arguments.project, course_layout=arguments.course_layout)
-    try:
-        if arguments.output == "-":
-            sys.stdout.write(render(spec))
-        else:
-            path = write(spec, arguments.output)
-            print(f"wrote {path}: server and {spec.clients} clients")
-    except (ValueError, OSError) as error:
-        parser.error(str(error))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

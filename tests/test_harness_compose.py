@@ -1,8 +1,5 @@
-"""harness.compose and generar-compose.sh: rendering, escaping, refusals (no containers).
-
-Just over 400 lines: the hostile values and the spec builders are shared by the rendering, the
-escaping and the docker-compose round-trip tests.
-"""
+"""harness.compose: rendering, escaping, refusals (no containers). The command line that renders
+is tested in test_harness_cli.py, generar-compose.sh in test_generar_compose.py."""
 
 from __future__ import annotations
 
@@ -21,7 +18,6 @@ from harness.compose import (
     COURSE_DEFAULT_BET,
     ComposeSpec,
     ComposeValidationError,
-    main,
     render,
     services,
     validate_with_docker,
@@ -29,8 +25,6 @@ from harness.compose import (
     yaml_quote,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-GENERAR_COMPOSE = REPO_ROOT / "generar-compose.sh"
 RUN_LABELS = {"lottery-harness.run": "run-42", "lottery-harness.scenario": "smoke"}
 
 NASTY_VALUES = [
@@ -329,64 +323,6 @@ def test_course_layout(tmp_path: Path) -> None:
     }
     assert client["environment"] == {"CLI_ID": "2", "CLI_DATA_PATH": "/data/agency-2.csv"} | COURSE_DEFAULT_BET
     assert all(mount["bind"]["create_host_path"] for mount in client["volumes"] if mount["target"] == "/data")
-
-
-def test_main_writes_a_file_and_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    output = tmp_path / "docker-compose-dev.yaml"
-    assert main(["--course-layout", "--clients", "2", "-o", str(output)]) == 0
-    assert list(load(output.read_text())["services"]) == ["server", "client1", "client2"]
-    assert main(["--clients", "1", "-o", "-"]) == 0
-    assert "client1" in load(capsys.readouterr().out.split("\n", 1)[1])["services"]
-    for bad in (["--clients", "-1", "-o", "x"], ["--clients", "x", "-o", "y"], ["--clients", "1"]):
-        with pytest.raises(SystemExit) as exit_info:
-            main(bad)
-        assert exit_info.value.code == 2
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["docker-compose-dev.yaml"]
-
-
-# -- generar-compose.sh -----------------------------------------------------------------
-
-
-def run_generar_compose(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(GENERAR_COMPOSE), *arguments], cwd=cwd, check=False, capture_output=True, text=True, timeout=60
-    )
-
-
-def test_generar_compose_writes_the_course_layout(tmp_path: Path) -> None:
-    assert GENERAR_COMPOSE.stat().st_mode & 0o111
-    result = run_generar_compose("docker-compose-dev.yaml", "4", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    document = load((tmp_path / "docker-compose-dev.yaml").read_text())
-    assert [service["container_name"] for service in document["services"].values()] == [
-        "server",
-        "client1",
-        "client2",
-        "client3",
-        "client4",
-    ]
-    assert "testing_net" in document["networks"]
-
-
-@pytest.mark.parametrize(
-    "arguments",
-    [
-        (),
-        ("only-output",),
-        ("out.yaml", "-1"),
-        ("out.yaml", "three"),
-        ("out.yaml", "1.5"),
-        ("out.yaml", ""),
-        ("", "3"),
-        ("out.yaml", "3", "extra"),
-        ("out.yaml", "501"),
-    ],
-)
-def test_generar_compose_rejects_bad_arguments(tmp_path: Path, arguments: tuple[str, ...]) -> None:
-    result = run_generar_compose(*arguments, cwd=tmp_path)
-    assert result.returncode == 2
-    assert "usage" in result.stderr
-    assert list(tmp_path.iterdir()) == []
 
 
 # -- docker compose config --------------------------------------------------------------

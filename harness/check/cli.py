@@ -7,7 +7,6 @@ import argparse
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
@@ -21,22 +20,6 @@ from harness.engine import docker_client
 from harness.verdicts import Verdict
 
 EVIDENCE_WIDTH = 110
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", nargs="?", help="the TP0 repository (default: this repository)")
-    parser.add_argument(
-        "--sut-ref", metavar="REF", help="check this git ref (default: branches ej1..ej8, else the tree)"
-    )
-    parser.add_argument("--exercises", metavar="ej5,ej6", help="comma-separated exercises (default: all)")
-    parser.add_argument("-k", dest="pattern", metavar="REGEX", help="only checks whose exercise/name matches")
-    parser.add_argument("-n", "--workers", type=int, default=2, help="checks run at once (default 2)")
-    parser.add_argument("--junit", metavar="FILE", type=Path, help="write the verdicts as JUnit XML")
-    parser.add_argument("--artifacts", metavar="DIR", type=Path, help="save every container's log and compose file")
-    parser.add_argument(
-        "--build-arg", action="append", default=[], metavar="KEY=VALUE", help="passed to both image builds"
-    )
-    parser.add_argument("--list", action="store_true", help="list the checks and what each proves, run nothing")
 
 
 def _build_args(pairs: list[str]) -> dict[str, str]:
