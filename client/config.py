@@ -65,10 +65,12 @@ def parse_positive_int(value: object, maximum: int | None = None) -> int:
     return value
 
 
-def parse_seconds(value: object) -> float:
-    """A number of seconds: ``2``, ``0.05``, ``"0.05"``, ``"5s"`` or ``"50ms"``."""
+def parse_seconds(value: object, *, allow_zero: bool = False) -> float:
+    """A number of seconds: ``2``, ``0.05``, ``"0.05"``, ``"5s"`` or ``"50ms"``; 0 (none) only with
+    ``allow_zero`` (a pause may be none; a timeout or a back-off may not)."""
+    wanted = "a non-negative number of seconds" if allow_zero else "a positive number of seconds"
     if isinstance(value, bool):
-        raise ValueError(f"must be a number of seconds, got {value!r}")
+        raise ValueError(f"must be {wanted}, got {value!r}")
     seconds: float | None = None
     if isinstance(value, int | float):
         seconds = float(value)
@@ -76,17 +78,9 @@ def parse_seconds(value: object) -> float:
         match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*", value)
         if match:
             seconds = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"must be a positive number of seconds, got {value!r}")
+    if seconds is None or not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        raise ValueError(f"must be {wanted}, got {value!r}")
     return seconds
-
-
-def parse_pause(value: object) -> float:
-    """Like ``parse_seconds``, but 0 (no pause) is allowed too."""
-    zero = isinstance(value, int | float) and not isinstance(value, bool) and value == 0
-    if zero or (isinstance(value, str) and value.strip() in {"0", "0.0", "0s", "0ms"}):
-        return 0.0
-    return parse_seconds(value)
 
 
 def parse_multiplier(value: object) -> float:
@@ -210,5 +204,7 @@ def load_config(env: Mapping[str, str] | None = None) -> ClientConfig:
         backoff=backoff,
         connect_deadline=settings.get("connect.deadline", "CLI_CONNECT_DEADLINE", parse_seconds, 30.0),
         read_timeout=settings.get("timeout.read", "CLI_READ_TIMEOUT", parse_seconds, 10.0),
-        batch_pause=settings.get("batch.pause", "CLI_BATCH_PAUSE", parse_pause, 0.0),
+        batch_pause=settings.get(
+            "batch.pause", "CLI_BATCH_PAUSE", lambda value: parse_seconds(value, allow_zero=True), 0.0
+        ),
     )

@@ -138,6 +138,30 @@ def test_address_and_seconds_parsers() -> None:
         parse_seconds(True)
 
 
+@pytest.mark.parametrize("zero", [0, 0.0, "0", "0.00", " 0s ", "0ms"])
+def test_zero_seconds_is_a_pause_of_none_but_never_a_timeout(zero: object) -> None:
+    assert parse_seconds(zero, allow_zero=True) == 0.0
+    with pytest.raises(ValueError, match="must be a positive number of seconds"):
+        parse_seconds(zero)
+
+
+@pytest.mark.parametrize("bad", [-1, -0.5, "-1", "1e3", "nan", float("inf"), True, None, "", "5 min"])
+def test_seconds_refused_with_or_without_zero(bad: object) -> None:
+    with pytest.raises(ValueError, match="must be a non-negative number of seconds"):
+        parse_seconds(bad, allow_zero=True)
+    with pytest.raises(ValueError, match="must be a positive number of seconds"):
+        parse_seconds(bad)
+
+
+def test_batch_pause_may_be_zero_and_nothing_below(tmp_path: Path) -> None:
+    env = {**write_yaml(tmp_path, COURSE_YAML), "CLI_ID": "1"}
+    assert load_config({**env, "CLI_BATCH_PAUSE": "0"}).batch_pause == 0.0
+    with pytest.raises(ConfigError, match=r"bad CLI_BATCH_PAUSE='-0.2': batch.pause must be a non-negative number"):
+        load_config({**env, "CLI_BATCH_PAUSE": "-0.2"})
+    with pytest.raises(ConfigError, match=r"timeout.read must be a positive number of seconds, got '0'"):
+        load_config({**env, "CLI_READ_TIMEOUT": "0"})
+
+
 # -- back-off -----------------------------------------------------------------------------
 
 
