@@ -23,11 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 COLLAPSE_AT = 60  # more events of one (action, result) in a lane than this: a density series
-
 SPANS_PER_KIND = 120  # more derived spans of one kind in a lane than this: only their summary
-
 SERIES_POINTS = 400  # points kept per agency in the acknowledged-bets chart
-
 RESULT_CLASSES = ("success", "fail", "in_progress", "unparsed", "invalid")
 
 
