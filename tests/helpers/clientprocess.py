@@ -16,8 +16,6 @@ from helpers.local import WAIT
 from logline import parse_line
 
 BET_ENV_VARS = ("NOMBRE", "APELLIDO", "DOCUMENTO", "NACIMIENTO", "NUMERO")
-
-
 FAST_SETTINGS = {
     "CLI_BACKOFF_INITIAL": "0.02",
     "CLI_BACKOFF_MAX": "0.1",

@@ -46,7 +46,6 @@ class Hold:
 
 
 CLOSE = Close()
-
 Reply = Message | Close | Hold
 
 
