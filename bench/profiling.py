@@ -24,7 +24,8 @@ from collections import Counter
 from pathlib import Path
 
 from bench.common import REPO_ROOT, BenchError, PartResult, Report
-from bench.ingest import START_TIMEOUT, agency_frames, drive, local_server
+from bench.ingest import local_server
+from bench.senders import START_TIMEOUT, agency_frames, drive
 
 TOP = 15
 COLUMNS = ["kind", "function", "samples_pct"]

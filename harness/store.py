@@ -10,8 +10,12 @@ Standard library only; ``server/`` is never imported (its reading is what is und
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from protocol import BetData
 
 STORE_FILE = "bets.csv"
 FIELDS = 6
@@ -30,6 +34,14 @@ class StoredBet(NamedTuple):
     document: str
     birthdate: str  # as stored: ISO ``YYYY-MM-DD``
     number: int
+
+
+Row = tuple[int, str, str, str, str, int]
+
+
+def as_rows(agency: int, bets: Iterable[BetData]) -> list[Row]:
+    """The rows the store keeps for ``bets`` of ``agency``, in order (each equals its ``StoredBet``)."""
+    return [(agency, b.first_name, b.last_name, b.document, b.birthdate.isoformat(), b.number) for b in bets]
 
 
 def read_rows(path: Path, offset: int = 0) -> tuple[list[StoredBet], int]:

@@ -7,8 +7,9 @@ Its line rules are strict: every ``action:`` line has a result of success, fail 
 happy run has no ``result: fail`` at all.
 
 The procedure uses the course's fixed names (containers ``server``, ``client1``...; network
-``testing_net`` on 172.25.125.0/24), so these tests refuse to start, rather than remove anything, when
-such containers already exist on the engine. Exit codes come from the engine, never from compose's text.
+``testing_net`` on 172.25.125.0/24): a second harness run on this machine waits for them (``host_lock``),
+and these tests refuse to start, rather than remove anything, when such containers exist anyway.
+Exit codes come from the engine, never from compose's text.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from harness.assertions import (
 )
 from harness.compose import COURSE_SUBNET
 from harness.engine import docker_client
+from harness.hostlock import host_lock
 from harness.logs import EventLog, assert_log_contract, parse_lines
 from harness.standins import ensure_from_images
 
@@ -44,6 +46,7 @@ COMPOSE_FILE = "docker-compose-dev.yaml"
 COMMAND_TIMEOUT = 300
 RUN_TIMEOUT = 120
 GRACE = 5
+COURSE_NAMES_WAIT = 900  # another run's whole course module, on a loaded machine
 
 
 def fresh_copy(target: Path) -> Path:
@@ -125,19 +128,23 @@ class CourseRepo:
 @pytest.fixture(scope="module")
 def course_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CourseRepo]:
     engine = docker_client()
-    names = ["server", *(f"client{number}" for number in range(1, 11))]
-    taken = [container.name for container in engine.containers.list(all=True) if container.name in names]
-    if taken:
-        pytest.fail(f"containers {taken} exist on this engine: the course's procedure needs those names free")
     root = fresh_copy(tmp_path_factory.mktemp("fresh-clone"))
     assert (root / ".data").is_dir(), ".data/ must exist in a fresh clone"
     ensure_from_images([root / "server" / "Dockerfile", root / "client" / "Dockerfile"])
-    run(["docker", "build", "-q", "-f", "./server/Dockerfile", "-t", "server:latest", "."], root)
-    run(["docker", "build", "-q", "-f", "./client/Dockerfile", "-t", "client:latest", "."], root)
-    repo = CourseRepo(root, engine)
-    yield repo
-    if (root / COMPOSE_FILE).exists():
-        repo.down()
+    # The course's names and image tags are the machine's, not this run's: one course module at a time.
+    with host_lock("course-layout", COURSE_NAMES_WAIT, "the course's container names and server:latest"):
+        names = ["server", *(f"client{number}" for number in range(1, 11))]
+        taken = [container.name for container in engine.containers.list(all=True) if container.name in names]
+        if taken:
+            pytest.fail(f"containers {taken} exist on this engine: the course's procedure needs those names free")
+        run(["docker", "build", "-q", "-f", "./server/Dockerfile", "-t", "server:latest", "."], root)
+        run(["docker", "build", "-q", "-f", "./client/Dockerfile", "-t", "client:latest", "."], root)
+        repo = CourseRepo(root, engine)
+        try:
+            yield repo
+        finally:
+            if (root / COMPOSE_FILE).exists():
+                repo.down()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Fixtures shared by the fast tests (no Docker): servers, an exit stack and an agency file.
 
-The helpers they build on are in ``helpers.py``; each fixture stops what it started, also when
-the test fails.
+The helpers they build on are the ``helpers`` package; each fixture stops what it started, also
+when the test fails.
 """
 
 from __future__ import annotations

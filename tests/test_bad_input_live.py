@@ -31,11 +31,10 @@ from harness.badinput import (
     RandomDraw,
     ServerModel,
     StoreFollower,
-    as_row,
     probe,
     random_probes,
 )
-from harness.store import StoredBet
+from harness.store import StoredBet, as_rows
 from protocol import (
     HEADER_SIZE,
     Ack,
@@ -94,7 +93,7 @@ def test_a_stream_of_malformed_input(server: ServerProcess, harness_figures) -> 
         bets = good_bets[(seq - 1) * 2 % len(good_bets) :][:2]
         assert good.request(Batch(GOOD_AGENCY, seq, tuple(bets))) == Ack(GOOD_AGENCY, AckStatus.OK, len(bets))
         checker.model.commit(Outcome(stored=[(GOOD_AGENCY, seq, tuple(bets))]))
-        checker.expected_rows.extend(as_row(GOOD_AGENCY, bet) for bet in bets)
+        checker.expected_rows.extend(as_rows(GOOD_AGENCY, bets))
 
     @settings(
         max_examples=EXAMPLES,
@@ -177,7 +176,7 @@ def test_two_hundred_connections_from_one_client(servers: ServerPool) -> None:
     idle = [line for line in server.events("connection", "fail") if "error: idle for" in line]
     assert len(idle) == 200
     rows = [row for row in _rows(server) if row[0] == 3]
-    assert rows == [as_row(3, bet) for bet in bets]
+    assert rows == as_rows(3, bets)
     assert_server_healthy(server)
 
 

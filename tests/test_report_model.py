@@ -8,15 +8,10 @@ from reportutil import T0, faulty_run, hub_of
 from harness.lifecycle import ExitRecord, Lifecycle, engine_time, exit_record
 from harness.logs import parse_lines
 from harness.logstream import LogHub
-from harness.report.model import (
-    COLLAPSE_AT,
-    SERIES_POINTS,
-    SPANS_PER_KIND,
-    build_timeline,
-    density_bins,
-    lane_order,
-    timed_lines,
-)
+from harness.report.lanes import density_bins, lane_order
+from harness.report.lines import timed_lines
+from harness.report.model import COLLAPSE_AT, SERIES_POINTS, SPANS_PER_KIND
+from harness.report.timeline import build_timeline
 
 
 def timeline_of(lines, exits=(), **options):

@@ -6,8 +6,9 @@ import threading
 import time
 
 import pytest
-from helpers import ServerPool, ServerProcess, as_rows, lottery_bets, stored_rows
+from helpers import ServerPool, ServerProcess, lottery_bets, stored_rows
 
+from harness.store import as_rows
 from protocol import (
     Ack,
     AckStatus,

@@ -10,9 +10,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import REPO_ROOT, ServerPool, ServerProcess, as_rows, lottery_bets, stored_rows, wait_until
+from helpers import REPO_ROOT, ServerPool, ServerProcess, lottery_bets, stored_rows, wait_until
 from timing import scaled
 
+from harness.store import as_rows
 from protocol import Ack, AckStatus, Batch, Ping, Pong, WinnersQuery, recv_message, send_message
 
 SHUTDOWN_LINE = "action: shutdown | result: success"

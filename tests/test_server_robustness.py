@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import AgencyClient, ServerPool, ServerProcess, as_rows, lottery_bets, stored_rows
+from helpers import AgencyClient, ServerPool, ServerProcess, lottery_bets, stored_rows
 from timing import scaled
 
+from harness.store import as_rows
 from protocol import (
     HEADER_SIZE,
     Ack,

@@ -5,7 +5,7 @@
 running server and checking its answers, its log and its store against the model.
 """
 
-from harness.badinput.live import Exchange, LiveChecker, LogFollower, StoreFollower, as_row, exchange_many
+from harness.badinput.live import Exchange, LiveChecker, LogFollower, StoreFollower, exchange_many
 from harness.badinput.model import NO_SEQ, Outcome, ServerModel, reply_kind, split_replies
 from harness.badinput.probes import (
     BAD_DATES,
@@ -47,7 +47,6 @@ __all__ = [
     "RandomDraw",
     "ServerModel",
     "StoreFollower",
-    "as_row",
     "batch_frame",
     "bet_fields",
     "exchange_many",

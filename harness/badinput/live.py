@@ -14,9 +14,9 @@ from pathlib import Path
 from harness.badinput.model import Outcome, ServerModel, reply_kind, split_replies
 from harness.badinput.probes import Probe
 from harness.logs import Event, parse_line
-from harness.store import StoredBet, read_rows
+from harness.store import Row, StoredBet, as_rows, read_rows
 from logline import clean_value
-from protocol import BetData, Error
+from protocol import Error
 
 IO_TIMEOUT = 5.0
 
@@ -53,10 +53,6 @@ class StoreFollower:
     def new_rows(self) -> list[StoredBet]:
         rows, self._offset = read_rows(self.path, self._offset)
         return rows
-
-
-def as_row(agency: int, bet: BetData) -> tuple[int, str, str, str, str, int]:
-    return (agency, bet.first_name, bet.last_name, bet.document, bet.birthdate.isoformat(), bet.number)
 
 
 @dataclass
@@ -121,7 +117,7 @@ class LiveChecker:
     seen_bet_fail_lines: int = 0
     expected_reasons: Counter[str] = field(default_factory=Counter)
     seen_reasons: Counter[str] = field(default_factory=Counter)
-    expected_rows: list[tuple[int, str, str, str, str, int]] = field(default_factory=list)
+    expected_rows: list[Row] = field(default_factory=list)
 
     def agency(self) -> int:
         self.next_agency += 1
@@ -155,7 +151,7 @@ class LiveChecker:
 
     def _check(self, probe: Probe, expected: Outcome, got: Exchange) -> None:
         for agency, _seq, bets in expected.stored:
-            self.expected_rows.extend(as_row(agency, bet) for bet in bets)
+            self.expected_rows.extend(as_rows(agency, bets))
         self.probes += 1
         self.by_category[probe.category] += 1
         context = f"probe {probe.category} {probe.stream!r}"
@@ -219,9 +215,6 @@ class LiveChecker:
             self.seen_reasons[event.fields.get("error", "")] += 1
         elif event.matches("apuesta_recibida", "fail"):
             self.seen_bet_fail_lines += 1
-
-
-Row = tuple[int, str, str, str, str, int]
 
 
 def _by_agency(rows: Sequence[Row]) -> dict[int, list[Row]]:

@@ -22,7 +22,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from harness.lifecycle import ExitRecord
 from harness.logs import Event, EventLog, UnparsedLine
 from harness.logstream import LogHub
-from harness.report.model import RESULT_CLASSES, Timeline, build_timeline, timed_lines, wall_clock
+from harness.report.lines import timed_lines
+from harness.report.model import RESULT_CLASSES, Timeline, wall_clock
+from harness.report.timeline import build_timeline
 
 if TYPE_CHECKING:
     from harness.cluster import Cluster

@@ -11,7 +11,8 @@ join as workers; every node gets the images by ``docker save`` / ``docker load``
 Teardown leaves nothing: each node leaves the swarm, each dockerd is stopped by its pidfile,
 the namespaces, the bridge and the iptables rule are deleted, the data and exec roots removed
 (after checking that nothing is mounted under them). One node swarm at a time; its state is in
-``STATE_FILE`` so ``harness swarm down`` (another process) can take it down.
+``STATE_FILE`` so ``harness swarm down`` (another process) can take it down. The commands on the
+host, and the removal of the roots, are ``harness.swarm.host``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from docker.errors import DockerException
 
 from harness.labels import SWARM_NODE_LABEL
 from harness.swarm.engines import OVERLAY_SUBNET_SIZE, SwarmEngine
+from harness.swarm.host import NodeError, alive, remove_root, run, undo
 
 SUBNET_PREFIX = "10.213.213"  # /24 for the nodes' veths: outside Docker's bridge pools and swarm's 10.0.x
 OVERLAY_POOL = "10.214.0.0/16"  # the nodes' overlay networks, apart from everything else too
@@ -44,11 +46,6 @@ STATE_FILE = RUN_ROOT / "nodes.json"
 MAX_NODES = 9
 START_TIMEOUT = 60.0  # seconds for a node's dockerd to answer
 STOP_TIMEOUT = 30.0  # seconds for a node's dockerd to exit on SIGTERM
-COMMAND_TIMEOUT = 120.0
-
-
-class NodeError(RuntimeError):
-    pass
 
 
 Report = Callable[[str], None]
@@ -56,16 +53,6 @@ Report = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     pass
-
-
-def _run(command: Sequence[str], timeout: float = COMMAND_TIMEOUT, check: bool = True) -> str:
-    try:
-        completed = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise NodeError(f"`{' '.join(command)}` did not finish within {timeout}s") from None
-    if check and completed.returncode != 0:
-        raise NodeError(f"`{' '.join(command)}` failed (exit {completed.returncode}): {completed.stderr.strip()}")
-    return completed.stdout
 
 
 @dataclass
@@ -155,7 +142,7 @@ class LocalSwarmNodes:
     # -- up ------------------------------------------------------------------------------
 
     def _step(self, name: str, command: Sequence[str]) -> None:
-        _run(command)
+        run(command)
         self.made.append(name)
         self.save()
 
@@ -168,7 +155,7 @@ class LocalSwarmNodes:
         self.save()
         started = time.monotonic()
         self._step("bridge", ["ip", "link", "add", BRIDGE, "type", "bridge"])
-        _run(["ip", "link", "set", BRIDGE, "up"])
+        run(["ip", "link", "set", BRIDGE, "up"])
         self._step("iptables", ["iptables", "-I", "DOCKER-USER", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"])
         for node in self.nodes:
             self._network(node)
@@ -188,12 +175,12 @@ class LocalSwarmNodes:
         self._step(
             f"veth:{node.index}", ["ip", "link", "add", node.host_veth, "type", "veth", "peer", "name", node.node_veth]
         )
-        _run(["ip", "link", "set", node.host_veth, "master", BRIDGE, "up"])
-        _run(["ip", "link", "set", node.node_veth, "netns", node.netns])
+        run(["ip", "link", "set", node.host_veth, "master", BRIDGE, "up"])
+        run(["ip", "link", "set", node.node_veth, "netns", node.netns])
         inside = ["nsenter", f"--net=/var/run/netns/{node.netns}"]
-        _run([*inside, "ip", "addr", "add", f"{node.address}/24", "dev", node.node_veth])
-        _run([*inside, "ip", "link", "set", node.node_veth, "up"])
-        _run([*inside, "ip", "link", "set", "lo", "up"])
+        run([*inside, "ip", "addr", "add", f"{node.address}/24", "dev", node.node_veth])
+        run([*inside, "ip", "link", "set", node.node_veth, "up"])
+        run([*inside, "ip", "link", "set", "lo", "up"])
 
     def _start_dockerd(self, node: LocalNode) -> None:
         node.data_root.mkdir(parents=True, exist_ok=True)
@@ -265,10 +252,10 @@ class LocalSwarmNodes:
         ROOT.mkdir(parents=True, exist_ok=True)
         archive = ROOT / "images.tar"
         try:
-            _run(["docker", "save", "-o", str(archive), *images], timeout=600)
+            run(["docker", "save", "-o", str(archive), *images], timeout=600)
 
             def load(node: LocalNode) -> None:
-                _run(["docker", "-H", node.socket, "load", "-q", "-i", str(archive)], timeout=600)
+                run(["docker", "-H", node.socket, "load", "-q", "-i", str(archive)], timeout=600)
 
             with ThreadPoolExecutor(max_workers=self.count) as pool:
                 list(pool.map(load, self.nodes))
@@ -303,16 +290,16 @@ class LocalSwarmNodes:
             problems += [problem for problem in pool.map(_stop_dockerd, stops) if problem]
         for node in self.nodes:
             if f"netns:{node.index}" in made:
-                _undo(problems, ["ip", "netns", "del", node.netns])
+                undo(problems, ["ip", "netns", "del", node.netns])
             if f"veth:{node.index}" in made:  # gone with the namespace, unless moving it failed
-                _run(["ip", "link", "del", node.host_veth], check=False)
+                run(["ip", "link", "del", node.host_veth], check=False)
         if "iptables" in made:
-            _undo(problems, ["iptables", "-D", "DOCKER-USER", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"])
+            undo(problems, ["iptables", "-D", "DOCKER-USER", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"])
         if "bridge" in made:
-            _undo(problems, ["ip", "link", "del", BRIDGE])
+            undo(problems, ["ip", "link", "del", BRIDGE])
         for node in self.nodes:
             for root in (node.data_root, node.exec_root):
-                problem = _remove_root(root)
+                problem = remove_root(root)
                 if problem:
                     problems.append(problem)
             node.pidfile.unlink(missing_ok=True)
@@ -327,13 +314,6 @@ class LocalSwarmNodes:
         return problems
 
 
-def _undo(problems: list[str], command: Sequence[str]) -> None:
-    try:
-        _run(command)
-    except NodeError as exc:
-        problems.append(str(exc))
-
-
 def _stop_dockerd(node: LocalNode) -> str | None:
     try:
         pid = int(node.pidfile.read_text().strip())
@@ -344,51 +324,13 @@ def _stop_dockerd(node: LocalNode) -> str | None:
     except ProcessLookupError:
         return None
     deadline = time.monotonic() + STOP_TIMEOUT
-    while _alive(pid):
+    while alive(pid):
         if time.monotonic() > deadline:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             return f"{node.name}'s dockerd (pid {pid}) ignored SIGTERM for {STOP_TIMEOUT}s: killed"
         time.sleep(0.2)
     return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (our own child) counts as gone
-    with contextlib.suppress(OSError):
-        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            return False
-    return True
-
-
-def _mounts_under(root: Path) -> list[str]:
-    prefix = str(root).rstrip("/") + "/"
-    found = []
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        target = line.split(" ")[1].encode().decode("unicode_escape")
-        if target == str(root) or target.startswith(prefix):
-            found.append(target)
-    return found
-
-
-def _remove_root(root: Path) -> str | None:
-    """Unmount what a stopped dockerd left under ``root`` (deepest first), then delete it; never
-    deletes through a mount point."""
-    if not root.exists():
-        return None
-    for target in sorted(_mounts_under(root), key=len, reverse=True):
-        _run(["umount", "-l", target], check=False)
-    left = _mounts_under(root)
-    if left:
-        return f"{root}: still mounted {left[:3]}; not removed"
-    shutil.rmtree(root, ignore_errors=True)
-    return f"{root} could not be removed" if root.exists() else None
 
 
 def nodes_up(count: int, images: Sequence[str], report: Report = _quiet) -> LocalSwarmNodes:

@@ -1,0 +1,59 @@
+"""Offline stand-ins for the public ``FROM`` images of a Dockerfile (a student's TP0, this repository).
+
+Every external image a Dockerfile's ``FROM`` lines name (global ``ARG`` defaults and build args
+substituted, ``--platform=`` flags skipped, stages and ``scratch`` left out) is made available under
+exactly that name: present locally, nothing to do; else pulled (short timeout); else a stand-in built
+offline from Debian bookworm and tagged with the requested name, said plainly through ``report``:
+
+- ``golang:*``            -> minbase + golang-go (Go 1.19) + ca-certificates
+- ``busybox*``, ``alpine*`` -> /bin/busybox (Debian's busybox-static) and its applet links, nothing else
+- ``python:*``            -> minbase + python3, python-is-python3, python3-pip, python3-yaml
+
+Each kind is built once and cached under ``lottery-harness/standin-KIND:bookworm`` with the label
+``STANDIN_LABEL``; requested names are plain ``docker tag``s of it. A real image (present without that
+label, or pullable) is never replaced; a stand-in already tagged is replaced by the real image as soon
+as a pull succeeds.
+
+``fromlines`` reads the Dockerfiles, ``kinds`` says what each stand-in is, ``ensure`` decides per
+image (present, pulled or stand-in) and ``build`` makes the stand-ins on the engine.
+"""
+
+from harness.standins.build import PULL_TIMEOUT, DockerEngine, busybox_rootfs
+from harness.standins.ensure import (
+    DEFAULT_DOCKERFILES,
+    LOCK_FILE,
+    Engine,
+    ExternalImage,
+    StandIn,
+    collect_external_images,
+    ensure_from_images,
+    ensure_image,
+)
+from harness.standins.fromlines import FromLine, external_images, normalise, parse_from_lines, substitute
+from harness.standins.kinds import KINDS, STANDIN_REPOSITORY, Kind, Report, StandInError, kind_for, repository_of
+
+__all__ = [
+    "DEFAULT_DOCKERFILES",
+    "KINDS",
+    "LOCK_FILE",
+    "PULL_TIMEOUT",
+    "STANDIN_REPOSITORY",
+    "DockerEngine",
+    "Engine",
+    "ExternalImage",
+    "FromLine",
+    "Kind",
+    "Report",
+    "StandIn",
+    "StandInError",
+    "busybox_rootfs",
+    "collect_external_images",
+    "ensure_from_images",
+    "ensure_image",
+    "external_images",
+    "kind_for",
+    "normalise",
+    "parse_from_lines",
+    "repository_of",
+    "substitute",
+]

@@ -1,0 +1,133 @@
+"""Deciding, for each external image, whether it is present, pulled or a stand-in, with the
+engine behind a small interface (``Engine``); one process at a time on this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from harness.standins.build import DockerEngine
+from harness.standins.fromlines import external_images
+from harness.standins.kinds import KINDS, Kind, Report, StandInError, kind_for
+
+LOCK_FILE = Path(tempfile.gettempdir()) / "lottery-harness-standins.lock"
+DEFAULT_DOCKERFILES = ("server/Dockerfile", "client/Dockerfile")
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class ExternalImage:
+    name: str  # normalised: `busybox` -> `busybox:latest`
+    dockerfiles: tuple[Path, ...]
+
+
+def collect_external_images(
+    dockerfiles: Iterable[Path], build_args: Mapping[str, str] | None = None
+) -> list[ExternalImage]:
+    by_name: dict[str, list[Path]] = {}
+    for dockerfile in dockerfiles:
+        try:
+            text = Path(dockerfile).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise StandInError(f"{dockerfile}: cannot read it ({exc.strerror or exc})") from None
+        try:
+            names = external_images(text, build_args)
+        except ValueError as exc:
+            raise StandInError(f"{dockerfile}: {exc}") from None
+        for name in names:
+            by_name.setdefault(name, []).append(Path(dockerfile))
+    return [ExternalImage(name, tuple(paths)) for name, paths in by_name.items()]
+
+
+class Engine(Protocol):
+    def image_id(self, image: str) -> str | None:
+        """The image's ID, or None when it is absent."""
+
+    def pull(self, image: str) -> str | None:
+        """None when pulled, else the reason."""
+
+    def build_standin(self, kind: Kind, report: Report) -> None: ...
+
+    def tag(self, source: str, target: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class StandIn:
+    image: str  # the name the Dockerfile asks for, now tagged on the stand-in
+    kind: str
+    standin_tag: str
+    description: str
+    dockerfiles: tuple[Path, ...]
+    why: str  # the pull's failure
+
+
+def ensure_image(needed: ExternalImage, engine: Engine, report: Report = _quiet) -> StandIn | None:
+    """Make ``needed`` available under its name; a StandIn when it had to be one."""
+    image = needed.name
+    kind = kind_for(image)
+    present = engine.image_id(image)
+    # A stand-in is recognised by its ID, not by the label (images built FROM it inherit the label).
+    is_standin = present is not None and kind is not None and present == engine.image_id(kind.tag)
+    if present is not None and not is_standin:
+        report(f"{image}: present")
+        return None
+    reason = engine.pull(image)
+    if reason is None:
+        report(f"{image}: pulled" + (" (replaces the offline stand-in)" if is_standin else ""))
+        return None
+    where = ", ".join(str(path) for path in needed.dockerfiles)
+    if kind is None:
+        known = ", ".join(f"{repo}:*" for k in KINDS for repo in k.repositories)
+        raise StandInError(
+            f"{image} (FROM in {where}): not present and not pullable ({reason}), and no offline stand-in "
+            f"exists for it (stand-ins: {known}); load it with `docker load` or change the FROM line"
+        )
+    if "@" in image:
+        raise StandInError(
+            f"{image} (FROM in {where}): pinned by digest, not present and not pullable ({reason}); "
+            "a stand-in cannot carry a digest: load the image with `docker load`"
+        )
+    if not is_standin:
+        if engine.image_id(kind.tag) is None:
+            report(f"{image}: building the offline stand-in {kind.tag} ({kind.description}), once")
+            engine.build_standin(kind, report)
+        engine.tag(kind.tag, image)
+    report(f"{image}: not present and not pullable; using an offline stand-in ({kind.description})")
+    return StandIn(image, kind.name, kind.tag, kind.description, needed.dockerfiles, reason)
+
+
+def ensure_from_images(
+    dockerfiles: Iterable[Path],
+    report: Report = _quiet,
+    build_args: Mapping[str, str] | None = None,
+    engine: Engine | None = None,
+) -> list[StandIn]:
+    """Every external FROM image of ``dockerfiles`` present under its name; the stand-ins used."""
+    needed = collect_external_images(dockerfiles, build_args)
+    engine = engine or DockerEngine()
+    standins = []
+    with _one_at_a_time():
+        for image in needed:
+            standin = ensure_image(image, engine, report)
+            if standin is not None:
+                standins.append(standin)
+    return standins
+
+
+@contextlib.contextmanager
+def _one_at_a_time() -> Iterator[None]:
+    """Parallel checks (xdist workers, CLI workers) build each stand-in once, not once each."""
+    with open(LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
