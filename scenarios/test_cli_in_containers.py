@@ -1,6 +1,7 @@
 """The `harness` CLI end to end, in real containers: run, up/logs/probe/down, nothing left behind."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,12 +21,20 @@ def harness(*args: str, state: Path, timeout: float = 180) -> subprocess.Complet
     )
 
 
-def resources_of_cli_runs() -> list[str]:
+def resources_of(run_id: str) -> list[str]:
+    """The containers and networks the CLI's run ``run_id`` left (only its own: other runs may be up)."""
     client = docker_client()
-    labelled = {"label": f"{CLI_LABEL}=1"}
+    labelled = {"label": [f"{CLI_LABEL}=1", f"{RUN_LABEL}={run_id}"]}
     return [c.name for c in client.containers.list(all=True, filters=labelled)] + [
         n.name for n in client.networks.list(filters=labelled)
     ]
+
+
+def run_of(result: subprocess.CompletedProcess[str]) -> str:
+    """The run id of a ``harness run``, from its "cluster lottery-RUN up" line."""
+    found = re.search(r"cluster lottery-(\S+) up in", result.stderr)
+    assert found, f"no 'cluster ... up' line:\n{result.stdout}{result.stderr}"
+    return found.group(1)
 
 
 @pytest.fixture
@@ -42,7 +51,7 @@ def test_run_three_agencies_prints_the_table_and_cleans_up(state):
         assert any(line.strip().startswith(f"│      {agency} │") for line in result.stdout.splitlines())
     assert "stored: 90 bets; draws: 1" in result.stdout
     assert "OK in" in result.stdout
-    assert resources_of_cli_runs() == []
+    assert resources_of(run_of(result)) == []
     assert not state.exists() or not any(state.iterdir())
 
 
@@ -69,7 +78,7 @@ def test_up_logs_probe_down(state):
 
     down = harness("down", "--run", run_id, state=state)
     assert down.returncode == 0, down.stderr
-    assert resources_of_cli_runs() == []
+    assert resources_of(run_id) == []
     assert not (state / run_id).exists()
 
 
@@ -80,4 +89,4 @@ def test_run_reports_a_failed_agency_instead_of_hanging(state, tmp_path):
     result = harness("run", "--clients", "1", "--data", str(data), "--timeout", "60", state=state)
     assert result.returncode == 1
     assert "clients exited non-zero" in result.stderr
-    assert resources_of_cli_runs() == []
+    assert resources_of(run_of(result)) == []
