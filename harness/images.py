@@ -70,7 +70,8 @@ def _quiet(_: str) -> None:
 # -- base image -------------------------------------------------------------------------
 
 
-def _present(client: docker.DockerClient, tag: str) -> bool:
+def image_present(client: docker.DockerClient, tag: str) -> bool:
+    """``tag`` exists on the engine of ``client``."""
     try:
         client.images.get(tag)
     except ImageNotFound:
@@ -94,7 +95,7 @@ def ensure_base_image(requested: str | None = None, report: Report = _quiet) -> 
     """Make sure a base image is present locally and say how it was found."""
     client = docker_client()
     if requested:
-        if _present(client, requested):
+        if image_present(client, requested):
             return BaseImage(requested, f"base image {requested}: present locally")
         reason = _pull(client, requested)
         if reason is None:
@@ -102,7 +103,7 @@ def ensure_base_image(requested: str | None = None, report: Report = _quiet) -> 
         raise ImageError(f"base image {requested} is not present locally and could not be pulled: {reason}")
 
     for tag in (OFFICIAL_BASE_IMAGE, OFFLINE_BASE_IMAGE):
-        if _present(client, tag):
+        if image_present(client, tag):
             return BaseImage(tag, f"base image {tag}: present locally")
     report(f"base image: pulling {OFFICIAL_BASE_IMAGE}")
     reason = _pull(client, OFFICIAL_BASE_IMAGE)
@@ -207,7 +208,7 @@ def build_image(name: str, base: str, report: Report = _quiet, root: Path = REPO
     base_id = client.images.get(base).id
     content_hash, context = _build_context(name, root, base_id)
     tag = f"{IMAGE_REPOSITORY}/{name}:{content_hash}"
-    if _present(client, tag):
+    if image_present(client, tag):
         report(f"image {tag}: up to date")
         return tag
     report(f"image {tag}: building from {base}")
@@ -228,7 +229,7 @@ def build_image(name: str, base: str, report: Report = _quiet, root: Path = REPO
         line = chunk.get("stream", "").strip()
         if line.startswith("Step "):
             report(f"image {name}: {line}")
-    if not _present(client, tag):
+    if not image_present(client, tag):
         raise ImageError(f"building {tag} finished without producing the image")
     return tag
 

@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from docker.errors import APIError, BuildError, ImageNotFound
+from docker.errors import APIError, BuildError
 
 from harness.engine import docker_client
-from harness.images import ImageError
+from harness.images import ImageError, image_present
 from harness.labels import LABEL, SUT_IMAGE_LABEL
 from harness.standins import StandInError, ensure_from_images
 
@@ -45,14 +45,6 @@ def _lock_for(tag: str) -> threading.Lock:
         return _locks.setdefault(tag, threading.Lock())
 
 
-def _present(tag: str) -> bool:
-    try:
-        docker_client().images.get(tag)
-    except ImageNotFound:
-        return False
-    return True
-
-
 def build_role(tree: Path, role: str, digest: str, build_args: Mapping[str, str], report: Report) -> str:
     """Build ``<role>/Dockerfile`` of ``tree`` unless the image of this tree exists; returns its tag."""
     tag = f"{IMAGE_REPOSITORY}/{role}:{digest}"
@@ -60,7 +52,7 @@ def build_role(tree: Path, role: str, digest: str, build_args: Mapping[str, str]
     if not dockerfile.is_file():
         raise ImageError(f"{role}/Dockerfile is missing at the repository root")
     with _lock_for(tag):
-        if _present(tag):
+        if image_present(docker_client(), tag):
             return tag
         report(f"image {tag}: building {role}/Dockerfile")
         stream = docker_client().api.build(
@@ -86,7 +78,7 @@ def build_role(tree: Path, role: str, digest: str, build_args: Mapping[str, str]
                     tail.append(line)
         except (APIError, BuildError) as exc:
             raise ImageError(f"building {role}/Dockerfile failed: {exc}") from None
-        if not _present(tag):
+        if not image_present(docker_client(), tag):
             raise ImageError(f"building {role}/Dockerfile finished without producing {tag}")
         return tag
 

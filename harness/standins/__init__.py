@@ -21,7 +21,6 @@ image (present, pulled or stand-in) and ``build`` makes the stand-ins on the eng
 from harness.standins.build import PULL_TIMEOUT, DockerEngine, busybox_rootfs
 from harness.standins.ensure import (
     DEFAULT_DOCKERFILES,
-    LOCK_FILE,
     Engine,
     ExternalImage,
     StandIn,
@@ -35,7 +34,6 @@ from harness.standins.kinds import KINDS, STANDIN_REPOSITORY, Kind, Report, Stan
 __all__ = [
     "DEFAULT_DOCKERFILES",
     "KINDS",
-    "LOCK_FILE",
     "PULL_TIMEOUT",
     "STANDIN_REPOSITORY",
     "DockerEngine",

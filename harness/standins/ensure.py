@@ -3,19 +3,17 @@ engine behind a small interface (``Engine``); one process at a time on this mach
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from harness.hostlock import host_lock
 from harness.standins.build import DockerEngine
 from harness.standins.fromlines import external_images
 from harness.standins.kinds import KINDS, Kind, Report, StandInError, kind_for
 
-LOCK_FILE = Path(tempfile.gettempdir()) / "lottery-harness-standins.lock"
+STANDIN_BUILDS_WAIT = 1800  # another process building every stand-in (mmdebstrap) on a loaded machine
 DEFAULT_DOCKERFILES = ("server/Dockerfile", "client/Dockerfile")
 
 
@@ -114,20 +112,10 @@ def ensure_from_images(
     needed = collect_external_images(dockerfiles, build_args)
     engine = engine or DockerEngine()
     standins = []
-    with _one_at_a_time():
+    # Parallel checks (xdist workers, CLI workers, another suite) build each stand-in once, not once each.
+    with host_lock("standins", STANDIN_BUILDS_WAIT, "the stand-in images another process is building"):
         for image in needed:
             standin = ensure_image(image, engine, report)
             if standin is not None:
                 standins.append(standin)
     return standins
-
-
-@contextlib.contextmanager
-def _one_at_a_time() -> Iterator[None]:
-    """Parallel checks (xdist workers, CLI workers) build each stand-in once, not once each."""
-    with open(LOCK_FILE, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
