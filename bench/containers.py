@@ -11,8 +11,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import Cluster, sweep
+from harness.cluster import Cluster
 from harness.data import Dataset
+from harness.engine import sweep
 from harness.images import ImageSet, build_image, ensure_images
 from harness.labels import BENCH_LABEL, RUN_LABEL
 from harness.logs import Event

@@ -1,23 +1,19 @@
-"""A running cluster: the server and N agencies, driven through compose and the docker SDK.
+"""``Cluster``, the scenario-facing API of a run: the server and N agencies, up and down, their
+services, signals, network faults, waits, events and results.
 
-``DockerCompose`` (testcontainers) brings the stack up; teardown (stop with a grace period, then
-remove everything labelled) and everything that needs a signal or a live log go through the
-docker SDK, which is several times faster than compose for a hundred containers. Over 400 lines
-because ``Cluster`` is the one scenario-facing API of a run (up and down, services, signals,
-network faults, waits, logs, results); the engine operations it uses live in ``harness.engine``.
+``DockerCompose`` (testcontainers) brings the stack up; it does not bring it down: teardown (stop
+with a grace period, then remove everything labelled) and everything that needs a signal or a live
+log go through the docker SDK, several times faster than compose for a hundred containers. The
+plain engine operations behind them (by label or id, no domain) are in ``harness.engine``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import secrets
 import shutil
-import signal as signals
-import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,27 +25,24 @@ from typing import Any
 import requests
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
-from testcontainers.compose import DockerCompose
 
-from harness import compose
+from harness import compose, engine
 from harness.backends import COMPOSE, SWARM, check_backend
-from harness.compose_command import COMPOSE_TIMEOUT, ComposeCommandError, run_compose
+from harness.compose_command import ComposeCommandError
+from harness.compose_stack import ComposeStack
 from harness.data import Dataset
-from harness.engine import docker_client
+from harness.exits import unexpected_exit
 from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
 from harness.images import REPO_ROOT, ImageSet
-from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, LABEL, RUN_LABEL
+from harness.labels import LABEL, RUN_LABEL
 from harness.lifecycle import ExitRecord, Lifecycle
-from harness.logs import Event, EventLog, agency_from_service, assert_log_contract, domain_state
+from harness.logs import Event, EventLog, assert_log_contract, domain_state
 from harness.logstream import ContainerLogReader, EventPredicate, LogHub
 from harness.store import STORE_FILE, StoredBet, read_store
 from logline import SUCCESS
 from logline.actions import SIGNAL
 
 SERVER = "server"
-API_THREADS = 8  # parallel engine API calls (the docker SDK keeps a pool of 10 connections)
-RESIGNAL_EVERY = 0.5  # seconds between SIGTERMs while a container is being stopped
-NETWORK_REMOVE_TIMEOUT = 10.0  # seconds to wait for the engine to release a network's endpoints
 
 
 class ClusterError(RuntimeError):
@@ -58,18 +51,6 @@ class ClusterError(RuntimeError):
 
 class WaitTimeout(ClusterError, TimeoutError):
     pass
-
-
-class _Compose(DockerCompose):
-    """testcontainers' DockerCompose, each of its commands run with a timeout (``run_compose``)."""
-
-    def _run_command(self, cmd: str | list[str], context: str | None = None) -> subprocess.CompletedProcess[bytes]:
-        # The hook through which DockerCompose runs every command: it has no timeout of its own.
-        command = cmd.split() if isinstance(cmd, str) else cmd
-        try:
-            return run_compose(command, context or str(self.context), COMPOSE_TIMEOUT)
-        except ComposeCommandError as exc:
-            raise ClusterError(str(exc)) from None
 
 
 def new_run_id() -> str:
@@ -162,7 +143,7 @@ class Cluster:
         self.lifecycle = Lifecycle()  # exit records and up/down times, for the timeline report
         self.failure: tuple[float, BaseException] | None = None  # when and what left the ``with`` block
         self._readers: dict[str, ContainerLogReader] = {}
-        self._compose: _Compose | None = None
+        self.stack = ComposeStack(self.project, self.workdir)
         self._started = False
         self.kept = False
 
@@ -180,56 +161,31 @@ class Cluster:
         """Start the stack; ``deferred`` services are only created (``start()`` runs them later)."""
         self.lifecycle.begin("up")
         self.render()
-        self._compose = _Compose(context=str(self.workdir), compose_file_name="compose.yaml", wait=False)
         self._started = True
-        if not self.deferred:
-            self._compose.start()
-            for service, container in self.containers().items():
-                self._attach(service, container)
-            self.lifecycle.end("up")
-            return self
-        try:  # created, not started: DockerCompose has no method for that
-            run_compose([*self._compose.docker_compose_command(), "up", "--no-start"], self.workdir, COMPOSE_TIMEOUT)
+        try:  # the server first, as compose would
+            started = self.stack.up(compose.services(self.spec), self.deferred)
         except ComposeCommandError as exc:
             raise ClusterError(str(exc)) from None
-        containers = self.containers()
-        for service in compose.services(self.spec):  # the server first, as compose would
-            if service not in self.deferred:
-                containers[service].start()
-                self._attach(service, containers[service])
+        for service, container in started.items():
+            self._attach(service, container)
         self.lifecycle.end("up")
         return self
 
     def down(self, grace: float = 10) -> None:
-        """Stop every container within ``grace`` seconds (SIGTERM, then SIGKILL), then remove all."""
+        """Stop every container within ``grace`` seconds (SIGTERM, then SIGKILL), then remove all,
+        also anything else labelled with the run."""
         if not self._started:
             return
         self._started = False
         self.lifecycle.begin("down")
         for error in self.faults.teardown():
             self.note(FAULT_ACTION, "fail", phase="teardown", error=error)
-        containers = self.containers()
-
-        def stop_and_remove(service: str) -> None:
-            _stop_quietly(containers[service], grace)
-            self._record_exit(service, containers[service])
-            reader = self._readers.get(service)
-            if reader is not None:
-                reader.join(timeout=5)  # its log is read to the end before it goes
-            with contextlib.suppress(APIError):  # the sweep below tries again
-                _remove_container(containers[service].id)
-
-        # Each container stopped, then removed at once, all in parallel; then the rest of what
-        # `docker compose down --volumes` removes (networks, volumes) and anything else labelled
-        # with the project or the run. Through the API: a fraction of compose's time.
-        with ThreadPoolExecutor(max_workers=min(16, len(containers) or 1)) as pool:
-            list(pool.map(stop_and_remove, containers))
-        for reader in self._readers.values():
-            reader.join(timeout=5)
         try:
-            sweep({COMPOSE_PROJECT_LABEL: self.project})
+            self.stack.stop_and_remove(grace, self._ended)
+            for reader in self._readers.values():
+                reader.join(timeout=5)
         finally:
-            sweep({RUN_LABEL: self.run_id})
+            engine.sweep({RUN_LABEL: self.run_id})
             self.lifecycle.end("down")
 
     def cleanup(self) -> None:
@@ -257,15 +213,14 @@ class Cluster:
     # -- containers --------------------------------------------------------------------
 
     def containers(self) -> dict[str, Container]:
-        """service -> container, as the engine sees them now (one listing, the inspections in parallel)."""
-        found = _inspect_all({COMPOSE_PROJECT_LABEL: self.project})
-        return {c.labels[COMPOSE_SERVICE_LABEL]: c for c in found}
+        """service -> container, as the engine sees them now."""
+        return self.stack.containers()
 
     def container(self, service: str) -> Container:
-        found = _inspect_all({COMPOSE_PROJECT_LABEL: self.project, COMPOSE_SERVICE_LABEL: service})
-        if not found:
+        found = self.stack.container(service)
+        if found is None:
             raise ClusterError(f"no service {service!r} in cluster {self.project}")
-        return found[0]
+        return found
 
     @property
     def client_services(self) -> list[str]:
@@ -277,10 +232,14 @@ class Cluster:
         self._readers[service] = reader
         reader.start()
 
-    def _record_exit(self, service: str, container: Container) -> None:
+    def _ended(self, service: str, container: Container) -> None:
+        """``service`` has ended: its exit recorded, its log read to the end."""
         with contextlib.suppress(NotFound, APIError, requests.exceptions.RequestException):
             container.reload()
             self.lifecycle.record(service, container.attrs.get("State"))
+        reader = self._readers.get(service)
+        if reader is not None:
+            reader.join(timeout=5)
 
     def exit_records(self) -> list[ExitRecord]:
         """Each container run so far: start, end and exit code (the running ones inspected now)."""
@@ -355,53 +314,35 @@ class Cluster:
 
     def wait_exit(self, service: str, timeout: float) -> int:
         """The exit code of ``service``, waiting at most ``timeout`` seconds for it to end."""
-        container = self.container(service)
-        if container.status == "created":  # the engine would answer at once, with exit code 0
-            raise ClusterError(f"{service} was never started (deferred?): it has no exit code to wait for")
-        try:
-            result = container.wait(timeout=max(timeout, 0.01))
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            raise WaitTimeout(self._explain(f"{service} did not exit within {timeout}s")) from None
-        self._record_exit(service, container)
-        reader = self._readers.get(service)
-        if reader is not None:
-            reader.join(timeout=5)
-        return int(result["StatusCode"])
+        return self._wait_containers({service: self.container(service)}, timeout, expect=None)[service]
 
     def wait_exit_all_clients(self, timeout: float, expect: int | None = 0) -> dict[str, int]:
         """Wait for every client to end; with ``expect``, any other exit code is an error, raised as
         soon as that client ends: an agency that dies never sends FINISHED, so the draw cannot
         happen and the other clients would wait for their winners until the timeout."""
-        deadline = time.monotonic() + timeout
-        results: queue.Queue[tuple[str, int | BaseException]] = queue.Queue()
+        containers = self.containers()
+        missing = [service for service in self.client_services if service not in containers]
+        if missing:
+            raise ClusterError(f"no service {missing[0]!r} in cluster {self.project}")
+        return self._wait_containers(
+            {service: containers[service] for service in self.client_services}, timeout, expect
+        )
 
-        def wait_one(service: str) -> None:
-            try:
-                results.put((service, self.wait_exit(service, deadline - time.monotonic())))
-            except BaseException as exc:
-                results.put((service, exc))
-
-        for service in self.client_services:  # daemons: a wait left running ends with its container
-            threading.Thread(target=wait_one, args=(service,), name=f"wait-{service}", daemon=True).start()
+    def _wait_containers(self, containers: dict[str, Container], timeout: float, expect: int | None) -> dict[str, int]:
+        for service, container in containers.items():
+            if container.status == "created":  # the engine would answer at once, with exit code 0
+                raise ClusterError(f"{service} was never started (deferred?): it has no exit code to wait for")
         codes: dict[str, int] = {}
-        while len(codes) < self.clients:
-            try:
-                service, outcome = results.get(timeout=max(0.0, deadline - time.monotonic()) + 10)
-            except queue.Empty:
-                outcome = WaitTimeout("")
-            if isinstance(outcome, BaseException):
-                pending = [s for s in self.client_services if s not in codes]
-                if isinstance(outcome, WaitTimeout):
-                    raise WaitTimeout(self._explain(f"{', '.join(pending)} did not exit within {timeout}s")) from None
-                raise outcome
-            codes[service] = outcome
-            if expect is not None and outcome != expect:
-                waiting = [s for s in self.client_services if s not in codes]
-                tails = "\n".join(self.hub.tail(8, service))
-                raise ClusterError(
-                    f"clients exited with {{{service!r}: {outcome}}}, expected {expect}: "
-                    f"{describe_client_exit(service, outcome, self.events(), waiting)}\n{tails}"
-                )
+        for service, code in engine.wait_exits(containers, timeout):
+            if code is None:
+                pending = [s for s in containers if s not in codes]
+                raise WaitTimeout(self._explain(f"{', '.join(pending)} did not exit within {timeout}s"))
+            self._ended(service, containers[service])
+            codes[service] = code
+            if expect is not None and code != expect:
+                waiting = [s for s in containers if s not in codes]
+                tail = self.hub.tail(8, service)
+                raise ClusterError(unexpected_exit(service, code, expect, self.events(), waiting, tail))
         return codes
 
     # -- signals and faults ------------------------------------------------------------
@@ -434,7 +375,7 @@ class Cluster:
             containers[service].start()
             self._attach(service, containers[service])
 
-        with ThreadPoolExecutor(max_workers=min(16, len(services) or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=min(engine.STOP_THREADS, len(services) or 1)) as pool:
             list(pool.map(start_one, services))
 
     def restart(self, service: str, grace: float = 10) -> None:
@@ -448,7 +389,7 @@ class Cluster:
         self.container(service).unpause()
 
     def _network(self) -> Any:
-        networks = docker_client().networks.list(filters={"label": f"{RUN_LABEL}={self.run_id}"})
+        networks = engine.networks({RUN_LABEL: self.run_id})
         if len(networks) != 1:
             raise ClusterError(f"expected one network labelled {RUN_LABEL}={self.run_id}, found {len(networks)}")
         return networks[0]
@@ -456,11 +397,10 @@ class Cluster:
     def address(self, service: str) -> str:
         """The service's IP address on the cluster's network (the host reaches it directly on Linux)."""
         network = self._network()
-        attached = self.container(service).attrs["NetworkSettings"]["Networks"]
-        for settings in attached.values():
-            if settings.get("NetworkID") == network.id and settings.get("IPAddress"):
-                return str(settings["IPAddress"])
-        raise ClusterError(f"{service} has no address on {network.name}")
+        address = engine.address_on(self.container(service), network.id)
+        if address is None:
+            raise ClusterError(f"{service} has no address on {network.name}")
+        return address
 
     def disconnect(self, service: str) -> None:
         self._network().disconnect(self.container(service), force=True)
@@ -498,123 +438,6 @@ class Cluster:
         )
 
 
-def describe_client_exit(service: str, code: int, events: EventLog, waiting: list[str]) -> str:
-    """In plain words: how ``service`` ended, and what it means for the draw."""
-    if code > 128 and code - 128 in signals.valid_signals():
-        how = f"was killed by {signals.Signals(code - 128).name} (exit {code})"
-    else:
-        how = {0: "exited 0", 1: "failed (exit 1)", 2: "refused its configuration (exit 2)"}.get(code, f"exit {code}")
-    text = f"{service} {how}"
-    if events.first("finalizado", "success", service=service) is None:
-        agency = agency_from_service(service)
-        text += f"; agency {agency} never sent FINISHED, so the draw (it waits for every agency) cannot happen"
-        if waiting:
-            text += f" and {', '.join(waiting)} would wait for their winners forever"
-    return text
-
-
-def _inspect_all(labels: Mapping[str, str]) -> list[Container]:
-    """Every container carrying all ``labels``, fully inspected; the inspections run in parallel
-    (``containers.list`` makes them one by one: seconds for a hundred containers)."""
-    client = docker_client()
-    selector = [f"{key}={value}" for key, value in labels.items()]
-    ids = [summary["Id"] for summary in client.api.containers(all=True, filters={"label": selector})]
-
-    def inspect(container_id: str) -> Container | None:
-        try:
-            return client.containers.get(container_id)
-        except NotFound:  # removed since the listing
-            return None
-
-    if len(ids) <= 1:
-        found = [inspect(container_id) for container_id in ids]
-    else:
-        with ThreadPoolExecutor(max_workers=min(API_THREADS, len(ids))) as pool:
-            found = list(pool.map(inspect, ids))
-    return [container for container in found if container is not None]
-
-
-def _stop_quietly(container: Container, grace: float) -> None:
-    """``docker stop``: SIGTERM, SIGKILL after ``grace`` s; but the SIGTERM is sent again every
-    ``RESIGNAL_EVERY`` s. A container's PID 1 ignores signals it has no handler for yet, so a
-    SIGTERM sent while its process is still starting is lost, and ``docker stop`` then waits the
-    whole grace period (10 s for a no-op scenario's clients). ``container`` comes from a fresh
-    listing: its status is current enough (signalling an exited one is a harmless error)."""
-    try:
-        if container.status not in ("running", "paused", "restarting"):
-            return
-        if container.status == "paused":
-            container.unpause()
-        deadline = time.monotonic() + grace
-        while True:
-            container.kill(signal="SIGTERM")
-            remaining = deadline - time.monotonic()
-            try:
-                container.wait(timeout=max(0.01, min(RESIGNAL_EVERY, remaining)))
-                return
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                if remaining <= RESIGNAL_EVERY:
-                    break
-        container.kill(signal="SIGKILL")
-        container.wait(timeout=COMPOSE_TIMEOUT)
-    except (NotFound, APIError, requests.exceptions.RequestException):
-        pass
-
-
-def _remove_container(container_id: str) -> int:
-    """Remove a container (killed if still running) with its anonymous volumes; 1 if it was there."""
-    try:
-        docker_client().api.remove_container(container_id, force=True, v=True)
-    except NotFound:
-        return 0
-    return 1
-
-
-def _remove_network(network: Any) -> int:
-    """Remove a network; 1 if it was there. The engine may still be detaching the endpoints of
-    containers removed a moment ago ("has active endpoints"): disconnect what is left, retry."""
-    deadline = time.monotonic() + NETWORK_REMOVE_TIMEOUT
-    while True:
-        try:
-            network.remove()
-            return 1
-        except NotFound:
-            return 0
-        except APIError as exc:
-            if "active endpoints" not in str(exc) or time.monotonic() > deadline:
-                raise
-        with contextlib.suppress(NotFound, APIError):
-            network.reload()
-            for endpoint in network.attrs.get("Containers") or {}:
-                with contextlib.suppress(NotFound, APIError):
-                    network.disconnect(endpoint, force=True)
-        time.sleep(0.2)
-
-
-def sweep(labels: Mapping[str, str]) -> dict[str, int]:
-    """Remove every container, network and volume carrying all ``labels``; counts what went."""
-    client = docker_client()
-    selector = [f"{key}={value}" for key, value in labels.items()]
-    removed = {"containers": 0, "networks": 0, "volumes": 0}
-    ids = [summary["Id"] for summary in client.api.containers(all=True, filters={"label": selector})]
-    if ids:
-        with ThreadPoolExecutor(max_workers=min(API_THREADS, len(ids))) as pool:
-            removed["containers"] = sum(pool.map(_remove_container, ids))
-    for network in client.networks.list(filters={"label": selector}):
-        removed["networks"] += _remove_network(network)
-    for volume in client.volumes.list(filters={"label": selector}):
-        try:
-            volume.remove(force=True)
-            removed["volumes"] += 1
-        except NotFound:
-            pass
-    return removed
-
-
 def stop_run(run_id: str, grace: float = 10) -> dict[str, int]:
     """Take down a cluster known only by its run id (e.g. one `harness up` left running)."""
-    client = docker_client()
-    containers = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
-    with ThreadPoolExecutor(max_workers=min(16, len(containers) or 1)) as pool:
-        list(pool.map(lambda c: _stop_quietly(c, grace), containers))
-    return sweep({RUN_LABEL: run_id})
+    return engine.stop_and_sweep({RUN_LABEL: run_id}, grace)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self
 
 from harness.logs import Event, where
 from harness.logstream import EventPredicate
@@ -30,8 +30,6 @@ from logline.actions import FAULT
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-    from harness.cluster import Cluster
 
 HARNESS_SERVICE = "harness"
 FAULT_ACTION = FAULT
@@ -42,6 +40,7 @@ __all__ = [
     "Disconnect",
     "Fault",
     "FaultError",
+    "FaultTarget",
     "Faults",
     "Kill",
     "Pause",
@@ -54,6 +53,30 @@ __all__ = [
 
 class FaultError(RuntimeError):
     """A fault could not be injected or healed (the engine refused)."""
+
+
+class FaultTarget(Protocol):
+    """What a fault needs of a cluster: the actions faults take, the timeline and the fault list.
+    ``harness.cluster.Cluster`` is one (so are the tests' fakes)."""
+
+    faults: Faults
+
+    def note(self, action: str, result: str, *, at: datetime | None = None, **fields: object) -> None: ...
+    def signal(self, service: str, signal: str) -> None: ...
+    def kill(self, service: str) -> None: ...
+    def wait_exit(self, service: str, timeout: float) -> int: ...
+    def start(self, *services: str) -> None: ...
+    def restart(self, service: str, grace: float) -> None: ...
+    def pause(self, service: str) -> None: ...
+    def unpause(self, service: str) -> None: ...
+    def disconnect(self, service: str) -> None: ...
+    def reconnect(self, service: str) -> None: ...
+
+
+class TriggerTarget(FaultTarget, Protocol):
+    """A ``FaultTarget`` whose events a fault can wait for (``inject_after``)."""
+
+    def wait_for(self, predicate: EventPredicate, timeout: float, description: str = "", since: int = 0) -> Event: ...
 
 
 def harness_line(action: str, result: str, *, at: datetime | None = None, **fields: object) -> str:
@@ -72,7 +95,7 @@ class Fault:
 
     def __init__(self, service: str) -> None:
         self.service = service
-        self.cluster: Cluster | None = None
+        self.cluster: FaultTarget | None = None
         self.active = False
         self.injected_at: float | None = None  # time.monotonic() of inject
         self.trigger: Event | None = None  # the event it was injected after, if any
@@ -83,15 +106,15 @@ class Fault:
 
     # -- what each kind does --
 
-    def _inject(self, cluster: Cluster) -> None:
+    def _inject(self, cluster: FaultTarget) -> None:
         raise NotImplementedError
 
-    def _undo(self, cluster: Cluster) -> None:
+    def _undo(self, cluster: FaultTarget) -> None:
         raise NotImplementedError
 
     # -- the protocol --
 
-    def inject(self, cluster: Cluster, **details: object) -> Self:
+    def inject(self, cluster: FaultTarget, **details: object) -> Self:
         if self.cluster is not None:
             raise FaultError(f"{self!r} was injected already: make a new one")
         self.cluster = cluster
@@ -149,11 +172,11 @@ class Kill(Fault):
     kind = "kill"
     heal_on_teardown = False
 
-    def _inject(self, cluster: Cluster) -> None:
+    def _inject(self, cluster: FaultTarget) -> None:
         cluster.kill(self.service)
         cluster.wait_exit(self.service, timeout=30)
 
-    def _undo(self, cluster: Cluster) -> None:
+    def _undo(self, cluster: FaultTarget) -> None:
         cluster.start(self.service)
 
 
@@ -162,7 +185,7 @@ class Terminate(Kill):
 
     kind = "sigterm"
 
-    def _inject(self, cluster: Cluster) -> None:
+    def _inject(self, cluster: FaultTarget) -> None:
         cluster.signal(self.service, "SIGTERM")
 
 
@@ -171,10 +194,10 @@ class Pause(Fault):
 
     kind = "pause"
 
-    def _inject(self, cluster: Cluster) -> None:
+    def _inject(self, cluster: FaultTarget) -> None:
         cluster.pause(self.service)
 
-    def _undo(self, cluster: Cluster) -> None:
+    def _undo(self, cluster: FaultTarget) -> None:
         cluster.unpause(self.service)
 
 
@@ -183,10 +206,10 @@ class Disconnect(Fault):
 
     kind = "disconnect"
 
-    def _inject(self, cluster: Cluster) -> None:
+    def _inject(self, cluster: FaultTarget) -> None:
         cluster.disconnect(self.service)
 
-    def _undo(self, cluster: Cluster) -> None:
+    def _undo(self, cluster: FaultTarget) -> None:
         cluster.reconnect(self.service)
 
 
@@ -199,10 +222,10 @@ class Restart(Fault):
         super().__init__(service)
         self.grace = grace
 
-    def _inject(self, cluster: Cluster) -> None:
+    def _inject(self, cluster: FaultTarget) -> None:
         cluster.restart(self.service, grace=self.grace)
 
-    def _undo(self, cluster: Cluster) -> None:
+    def _undo(self, cluster: FaultTarget) -> None:
         pass
 
     def _lasts(self) -> bool:
@@ -236,7 +259,9 @@ class Faults:
         return errors
 
 
-def inject_after(cluster: Cluster, fault: Fault, after: EventPredicate | None, timeout: float, since: int = 0) -> Fault:
+def inject_after(
+    cluster: TriggerTarget, fault: Fault, after: EventPredicate | None, timeout: float, since: int = 0
+) -> Fault:
     """Wait (at most ``timeout``) for the first event matching ``after`` from hub index ``since``,
     then inject ``fault``; the triggering event is recorded on the fault and in the harness line."""
     details: dict[str, object] = {}

@@ -121,7 +121,7 @@ def examples(tmp_path, harness_images):
     (tmp_path / "conftest.py").write_text(CONFTEST)
     yield tmp_path
     if (tmp_path / "session").exists():  # whatever the check found is removed, also when it failed
-        from harness.cluster import sweep
+        from harness.engine import sweep
 
         session, runs = session_of(tmp_path)
         sweep({SESSION_LABEL: session})

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import LABEL, RUN_LABEL, stop_run
+from harness.cluster import stop_run
 from harness.engine import docker_client
 from harness.images import REPO_ROOT
+from harness.labels import LABEL, RUN_LABEL
 from harness.report.browser import find_chromium, screenshot, visit
 
 pytestmark = pytest.mark.scenario

@@ -4,7 +4,7 @@ server stores exactly that bet and the agency learns whether it won."""
 import pytest
 
 from harness.assertions import assert_no_failures, assert_winners
-from harness.cluster import StoredBet
+from harness.store import StoredBet
 
 pytestmark = pytest.mark.scenario
 

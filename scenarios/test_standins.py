@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 from docker.errors import ImageNotFound
 
-from harness.cluster import LABEL
 from harness.engine import docker_client
 from harness.images import OFFLINE_BASE_IMAGE, ensure_base_image
-from harness.labels import STANDIN_LABEL
+from harness.labels import LABEL, STANDIN_LABEL
 from harness.standins import ensure_from_images
 
 pytestmark = pytest.mark.scenario

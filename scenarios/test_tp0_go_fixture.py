@@ -23,8 +23,7 @@ from docker.errors import ImageNotFound
 from docker.models.containers import Container
 
 from harness import data as datasets
-from harness.cluster import sweep
-from harness.engine import docker_client
+from harness.engine import docker_client, sweep
 from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, LABEL, RUN_LABEL
 from harness.logs import Event, EventLog, parse_lines
 from harness.standins import ensure_from_images

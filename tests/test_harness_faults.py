@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from harness.badinput import CATEGORIES, RandomDraw, ServerModel, probe, random_probes, valid_batch
-from harness.cluster import describe_client_exit
+from harness.exits import describe_client_exit
 from harness.faults import Disconnect, FaultError, Faults, Kill, Pause, Restart, harness_line
 from harness.logs import EventLog, parse_line, parse_lines
 from harness.logstream import LogHub
@@ -17,7 +17,7 @@ from protocol import AckStatus, ErrorCode, Finished, Ping, WinnersQuery, encode
 
 
 class FakeCluster:
-    """What a Fault uses of a Cluster: the actions (recorded), ``note`` and ``faults``."""
+    """A ``FaultTarget``: the actions (recorded), ``note`` and ``faults``."""
 
     def __init__(self, failing: str = "") -> None:
         self.hub = LogHub()
@@ -32,6 +32,9 @@ class FakeCluster:
         if name == self.failing:
             raise RuntimeError(f"engine says no to {name}")
         self.calls.append((name, service))
+
+    def signal(self, service: str, signal: str) -> None:
+        self._act(signal, service)
 
     def kill(self, service: str) -> None:
         self._act("kill", service)
@@ -73,7 +76,7 @@ def test_a_harness_line_is_an_event_on_the_containers_clock() -> None:
 
 def test_pause_is_logged_and_healed_by_its_with_block() -> None:
     cluster = FakeCluster()
-    with Pause("server").inject(cluster) as fault:  # type: ignore[arg-type]
+    with Pause("server").inject(cluster) as fault:
         assert fault.active and cluster.faults.active == [fault]
     assert not fault.active
     assert cluster.calls == [("pause", "server"), ("unpause", "server")]
@@ -87,8 +90,8 @@ def test_pause_is_logged_and_healed_by_its_with_block() -> None:
 
 def test_teardown_heals_what_is_still_active_but_leaves_a_killed_service_down() -> None:
     cluster = FakeCluster()
-    Disconnect("client2").inject(cluster)  # type: ignore[arg-type]
-    killed = Kill("client1").inject(cluster)  # type: ignore[arg-type]
+    Disconnect("client2").inject(cluster)
+    killed = Kill("client1").inject(cluster)
     assert cluster.faults.teardown() == []
     assert cluster.calls == [("disconnect", "client2"), ("kill", "client1"), ("reconnect", "client2")]
     assert not killed.active and cluster.faults.active == []
@@ -97,9 +100,9 @@ def test_teardown_heals_what_is_still_active_but_leaves_a_killed_service_down() 
 
 def test_kill_undo_starts_the_service_again_and_restart_is_not_left_active() -> None:
     cluster = FakeCluster()
-    kill = Kill("server").inject(cluster)  # type: ignore[arg-type]
+    kill = Kill("server").inject(cluster)
     kill.undo()
-    restart = Restart("server").inject(cluster)  # type: ignore[arg-type]
+    restart = Restart("server").inject(cluster)
     assert not restart.active
     assert cluster.calls == [("kill", "server"), ("start", "server"), ("restart", "server")]
 
@@ -107,16 +110,16 @@ def test_kill_undo_starts_the_service_again_and_restart_is_not_left_active() -> 
 def test_a_fault_the_engine_refuses_is_an_error_on_the_timeline() -> None:
     cluster = FakeCluster(failing="pause")
     with pytest.raises(FaultError, match="inject of pause on server failed: RuntimeError: engine says no"):
-        Pause("server").inject(cluster)  # type: ignore[arg-type]
+        Pause("server").inject(cluster)
     assert cluster.lines()[-1].startswith("action: fault | result: fail | kind: pause | service: server")
     assert cluster.faults.active == []
 
 
 def test_a_fault_is_injected_once() -> None:
     cluster = FakeCluster()
-    fault = Pause("server").inject(cluster)  # type: ignore[arg-type]
+    fault = Pause("server").inject(cluster)
     with pytest.raises(FaultError, match="injected already"):
-        fault.inject(cluster)  # type: ignore[arg-type]
+        fault.inject(cluster)
     with pytest.raises(FaultError, match="inject it first"), Pause("client1"):
         pass
 

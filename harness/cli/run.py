@@ -17,7 +17,8 @@ from harness import data as datasets
 from harness.assertions import assert_winners
 from harness.cli.clusters import new_cluster
 from harness.cli.console import console, err, report
-from harness.cluster import Cluster, describe_client_exit, new_run_id
+from harness.cluster import Cluster, new_run_id
+from harness.exits import describe_client_exit
 from harness.logs import LogContractError, assert_log_contract
 from harness.report import Failure, write_cluster_report
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from harness.backends import COMPOSE, SWARM
-from harness.cluster import Cluster, sweep
-from harness.engine import EngineUnavailable
+from harness.cluster import Cluster
+from harness.engine import EngineUnavailable, sweep
 from harness.images import ImageSet
 from harness.labels import SESSION_LABEL
 from harness.logs import LogContractError, assert_log_contract

@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 
 from harness.engine import EngineUnavailable
 from harness.images import ImageError, ensure_images
-from harness.swarm.cluster import remove_stack
 from harness.swarm.engines import SwarmEngine, local_swarm, release_local_swarm, swarm_state
 from harness.swarm.host import NodeError
 from harness.swarm.nodes import LocalSwarmNodes, nodes_down, nodes_up
+from harness.swarm.removal import remove_stack
 
 Report = Callable[[str], None]
 

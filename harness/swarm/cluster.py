@@ -9,6 +9,9 @@ through its node's engine: Swarm has no API for them.
 
 What Swarm cannot do raises ``NotSupportedOnSwarm`` ("not supported on swarm: ..."), e.g. cutting
 one task off its overlay network, or reaching a task's address from the host.
+
+The tasks (harness.swarm.tasks), the log following (harness.swarm.servicelogs) and the removal of a
+stack (harness.swarm.removal) are modules of their own; this one is the ``Cluster`` API over them.
 """
 
 from __future__ import annotations
@@ -17,71 +20,37 @@ import contextlib
 import dataclasses
 import os
 import subprocess
-import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from harness import engine
 from harness.backends import SWARM, NotSupportedOnBackend
-from harness.cluster import (
-    API_THREADS,
-    Cluster,
-    ClusterError,
-    WaitTimeout,
-    _stop_quietly,
-    describe_client_exit,
-    sweep,
-)
+from harness.cluster import Cluster, ClusterError, WaitTimeout
+from harness.exits import unexpected_exit
 from harness.faults import FAULT_ACTION
 from harness.labels import RUN_LABEL, SWARM_STACK_LABEL
 from harness.logs import where
 from harness.swarm import stack
 from harness.swarm.engines import SwarmEngine, local_swarm
+from harness.swarm.removal import remove_stack
+from harness.swarm.servicelogs import ServiceLogs
+from harness.swarm.tasks import NEVER_RAN_STATES, STARTED_STATES, TASK_POLL, TERMINAL_STATES, StackTasks
 from logline import SUCCESS
 from logline.actions import PLACEMENT
 
 STACK_LABEL = SWARM_STACK_LABEL
 DEPLOY_TIMEOUT = 180  # seconds for `docker stack deploy` and for the first tasks to start
 START_PER_TASK = 1.0  # more seconds per task started at once (one node starts 500 in ~4-8 min here)
-TASK_POLL = 0.2  # seconds between task listings: the manager API has no task-state event stream
-REMOVE_TIMEOUT = 60  # seconds for a removed stack's tasks, networks and configs to go
-TERMINAL_STATES = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
-STARTED_STATES = {"running"} | TERMINAL_STATES
-NEVER_RAN_STATES = {"rejected", "orphaned"}
 
 
 class NotSupportedOnSwarm(ClusterError, NotSupportedOnBackend):
     def __init__(self, what: str) -> None:
         NotSupportedOnBackend.__init__(self, SWARM, what)
-
-
-def _parse_details(text: str) -> dict[str, str]:
-    details = {}
-    for pair in text.split(","):
-        key, _, value = pair.partition("=")
-        details[key] = value
-    return details
-
-
-class ServiceLogReader(threading.Thread):
-    """Follows one service's log (all its tasks, on any node) through the manager's API."""
-
-    def __init__(self, cluster: SwarmCluster, service: str) -> None:
-        super().__init__(name=f"swarm-logs-{service}", daemon=True)
-        self._cluster = cluster
-        self._service = service
-
-    def run(self) -> None:
-        try:
-            for raw in self._cluster._service_log(self._service, follow=True):
-                self._cluster._deliver(self._service, raw)
-        except Exception as exc:  # the service was removed or the manager went away
-            if self._cluster._following:
-                self._cluster.hub.add_line(self._service, f"- harness: service log stream ended: {exc}")
 
 
 class SwarmCluster(Cluster):
@@ -120,12 +89,8 @@ class SwarmCluster(Cluster):
         self._swarm = swarm
         # released by down(): the one-node swarm up() acquires, or a given one with owns_swarm
         self._own_swarm: SwarmEngine | None = swarm if owns_swarm else None
-        self._service_ids: dict[str, str] = {}
-        self._slots: dict[str, int] = {}  # task id -> slot (replicated clients)
-        self._delivered: set[tuple[str, str, str]] = set()
-        self._deliver_lock = threading.Lock()
-        self._log_readers: dict[str, ServiceLogReader] = {}
-        self._following = False
+        self.tasks = StackTasks(self.stack_spec, lambda: self.swarm)
+        self.logs = ServiceLogs(self.hub, self.tasks, lambda: self.swarm)
 
     # -- names -------------------------------------------------------------------------
 
@@ -134,17 +99,6 @@ class SwarmCluster(Cluster):
         if self._swarm is None:
             raise ClusterError(f"{self.project} is not deployed")
         return self._swarm
-
-    def _full_name(self, service: str) -> str:
-        return f"{self.project}_{service}"
-
-    def _stack_service_of(self, service: str) -> tuple[str, int | None]:
-        """(stack service, task slot or None) for a service name as scenarios use it."""
-        if self.shape == stack.REPLICATED and service in self.client_services:
-            return stack.REPLICATED_CLIENT, int(service.removeprefix("client"))
-        if service not in stack.services(self.stack_spec):
-            raise ClusterError(f"no service {service!r} in cluster {self.project}")
-        return service, None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -169,15 +123,12 @@ class SwarmCluster(Cluster):
         self._started = True
         command = ["docker", "stack", "deploy", "--resolve-image", "never", "--compose-file", "stack.yaml"]
         self._docker_cli([*command, self.project])
+        service_ids = self.tasks.service_ids
         for service in stack.services(self.stack_spec):
-            self._service_ids[service] = self.swarm.manager.services.get(self._full_name(service)).id
-        self._following = True
-        for service in self._service_ids:
-            reader = ServiceLogReader(self, service)
-            self._log_readers[service] = reader
-            reader.start()
+            service_ids[service] = self.swarm.manager.services.get(self.tasks.full_name(service)).id
+        self.logs.follow()
         held = self._held()
-        self._wait_started([s for s in self._service_ids if s not in self.deferred and s not in held], DEPLOY_TIMEOUT)
+        self._wait_started([s for s in service_ids if s not in self.deferred and s not in held], DEPLOY_TIMEOUT)
         if held:
             self._wait_listening(DEPLOY_TIMEOUT)
             self.start(*held)
@@ -202,7 +153,7 @@ class SwarmCluster(Cluster):
         what they would meet on compose)."""
         deadline = time.monotonic() + timeout
         while self.events().first("listen", "success", service="server") is None:
-            task = self._task("server")
+            task = self.tasks.task("server")
             if task is not None and task["Status"]["State"] in TERMINAL_STATES:
                 return
             if time.monotonic() > deadline:
@@ -235,48 +186,21 @@ class SwarmCluster(Cluster):
         try:
             for error in self.faults.teardown():
                 self.note(FAULT_ACTION, "fail", phase="teardown", error=error)
-            containers = list(self._all_containers())
-            with ThreadPoolExecutor(max_workers=min(16, len(containers) or 1)) as pool:
-                list(pool.map(lambda container: _stop_quietly(container, grace), containers))
+            engine.stop_all_quietly(list(self.tasks.containers().values()), grace)
             with contextlib.suppress(APIError, NotFound, ClusterError):
-                self._catch_up(self._current_tasks(self._service_ids))
-            self._following = False
+                self.logs.catch_up(self.tasks.current())
+            self.logs.following = False
             remove_stack(self.swarm, self.project)
             for client in {id(c): c for c in [self.swarm.manager, *self.swarm.node_clients.values()]}.values():
-                _sweep_on(client, {RUN_LABEL: self.run_id})
+                with contextlib.suppress(NotFound, APIError):
+                    engine.sweep({RUN_LABEL: self.run_id}, client)
         finally:
             if self._own_swarm is not None:
                 self._own_swarm.release()
                 self._own_swarm = None
                 self._swarm = None
 
-    # -- tasks -------------------------------------------------------------------------
-
-    def _tasks(self, services: Iterable[str]) -> list[dict[str, Any]]:
-        ids = [self._service_ids[s] for s in services if s in self._service_ids]
-        if not ids:
-            return []
-        return list(self.swarm.manager.api.tasks(filters={"service": ids}))
-
-    def _name_of_task(self, task: dict[str, Any], service: str) -> str:
-        if service == stack.REPLICATED_CLIENT and self.shape == stack.REPLICATED:
-            return f"client{task.get('Slot', 0)}"
-        return service
-
-    def _current_tasks(self, services: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """name (``server``, ``client3``...) -> its newest task."""
-        by_id = {service_id: service for service, service_id in self._service_ids.items()}
-        current: dict[str, dict[str, Any]] = {}
-        for task in self._tasks(services):
-            name = self._name_of_task(task, by_id[task["ServiceID"]])
-            self._slots[task["ID"]] = int(task.get("Slot", 0))
-            if name not in current or task["CreatedAt"] > current[name]["CreatedAt"]:
-                current[name] = task
-        return current
-
-    def _task(self, service: str) -> dict[str, Any] | None:
-        stack_service, _ = self._stack_service_of(service)
-        return self._current_tasks([stack_service]).get(service)
+    # -- tasks ---------------------------------------------------------------------------
 
     def _wait_started(self, services: list[str], timeout: float, not_ids: set[str] | None = None) -> None:
         """Until each of ``services`` has a task (not among ``not_ids``) that runs or ran."""
@@ -285,7 +209,7 @@ class SwarmCluster(Cluster):
         if self.shape == stack.REPLICATED and stack.REPLICATED_CLIENT in expected:
             expected = (expected - {stack.REPLICATED_CLIENT}) | set(self.client_services)
         while True:
-            current = self._current_tasks(self._stack_names(expected))
+            current = self.tasks.current(self.tasks.stack_names(expected))
             pending = []
             for name in sorted(expected):
                 task = current.get(name)
@@ -303,113 +227,28 @@ class SwarmCluster(Cluster):
                 raise WaitTimeout(self._explain(f"{', '.join(pending)} did not start within {timeout}s"))
             time.sleep(TASK_POLL)
 
-    def _stack_names(self, names: Iterable[str]) -> set[str]:
-        return {self._stack_service_of(name)[0] for name in names}
-
-    def _task_container(self, task: dict[str, Any] | None, service: str) -> Container:
-        container_id = ((task or {}).get("Status", {}).get("ContainerStatus") or {}).get("ContainerID")
-        if not task or not container_id:
-            raise ClusterError(f"{service} has no container (not started, or deferred)")
-        try:
-            return self.swarm.node_client(task.get("NodeID", "")).containers.get(container_id)
-        except NotFound:
-            raise ClusterError(f"{service}'s container {container_id[:12]} is gone") from None
-
-    def _all_containers(self) -> Iterable[Container]:
-        for service, task in self._current_tasks(self._service_ids).items():
-            with contextlib.suppress(ClusterError):
-                yield self._task_container(task, service)
-
     # -- containers --------------------------------------------------------------------
 
     def containers(self) -> dict[str, Container]:
-        found = {}
-        for service, task in self._current_tasks(self._service_ids).items():
-            with contextlib.suppress(ClusterError):
-                found[service] = self._task_container(task, service)
-        return found
+        return self.tasks.containers()
 
     def container(self, service: str) -> Container:
-        return self._task_container(self._task(service), service)
+        return self.tasks.container(self.tasks.task(service), service)
 
     def status(self, service: str) -> str:
-        task = self._task(service)
+        task = self.tasks.task(service)
         if task is None:
             return "created"
         state = task["Status"]["State"]
         if state == "running":
             with contextlib.suppress(ClusterError):
-                return str(self._task_container(task, service).status)
+                return str(self.tasks.container(task, service).status)
             return "running"
         return "exited" if state in TERMINAL_STATES else "created"
 
     def placement(self) -> dict[str, str]:
         """service -> the node its current task runs on (the ``lottery-harness.node`` label or host name)."""
-        names = self.swarm.node_names()
-        return {
-            service: names.get(task.get("NodeID", ""), task.get("NodeID", "?"))
-            for service, task in sorted(self._current_tasks(self._service_ids).items())
-        }
-
-    # -- logs --------------------------------------------------------------------------
-
-    def _service_log(self, service: str, follow: bool) -> Iterable[bytes]:
-        stream = self.swarm.manager.api.service_logs(
-            self._service_ids[service], details=True, follow=follow, stdout=True, stderr=True, timestamps=True
-        )
-        pending = b""
-        for chunk in stream:
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            yield from complete
-        if pending:
-            yield pending
-
-    def _deliver(self, service: str, raw: bytes) -> None:
-        """One ``TIMESTAMP DETAILS MESSAGE`` line of the service log into the hub."""
-        line = raw.decode("utf-8", errors="replace").rstrip("\r")
-        timestamp, _, rest = line.partition(" ")
-        details_text, _, message = rest.partition(" ")
-        task_id = _parse_details(details_text).get("com.docker.swarm.task.id", "")
-        name = service
-        if service == stack.REPLICATED_CLIENT and self.shape == stack.REPLICATED:
-            if task_id not in self._slots:
-                self._current_tasks([service])
-            name = f"client{self._slots.get(task_id, 0)}"
-        self._add_line(name, task_id, timestamp, message)
-
-    def _add_line(self, name: str, task_id: str, timestamp: str, message: str) -> None:
-        """A task's line into the hub, once: the follower and a catch-up read may both bring it."""
-        key = (task_id, timestamp, message)
-        with self._deliver_lock:
-            if key in self._delivered:
-                return
-            self._delivered.add(key)
-            self.hub.add_line(name, f"{timestamp} {message}")
-
-    def _catch_up(self, tasks: Mapping[str, dict[str, Any]]) -> None:
-        """Each task's log read to its end from its container, through its node's engine: once a
-        task ended, every line of it is in the hub. (A non-follow read of the service log would do
-        it through the manager, but it hangs here once a service has ~100 ended tasks.)"""
-
-        def read(item: tuple[str, dict[str, Any]]) -> None:
-            name, task = item
-            container_id = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
-            if not container_id:
-                return
-            client = self.swarm.node_client(task.get("NodeID", ""))
-            try:
-                data = client.api.logs(container_id, stdout=True, stderr=True, timestamps=True)
-            except (NotFound, APIError):
-                return
-            for raw in data.split(b"\n"):
-                if raw:
-                    timestamp, _, message = raw.decode("utf-8", errors="replace").rstrip("\r").partition(" ")
-                    self._add_line(name, task["ID"], timestamp, message)
-
-        if tasks:
-            with ThreadPoolExecutor(max_workers=min(API_THREADS, len(tasks))) as pool:
-                list(pool.map(read, tasks.items()))
+        return self.tasks.placement()
 
     # -- exits -------------------------------------------------------------------------
 
@@ -423,10 +262,10 @@ class SwarmCluster(Cluster):
         """The exit codes of ``services`` from their tasks' states; with ``expect``, another code is
         an error raised as soon as that task ends (see ``Cluster.wait_exit_all_clients``)."""
         deadline = time.monotonic() + timeout
-        stack_services = self._stack_names(services)
+        stack_services = self.tasks.stack_names(services)
         codes: dict[str, int] = {}
         while True:
-            current = self._current_tasks(stack_services)
+            current = self.tasks.current(stack_services)
             for service in services:
                 task = current.get(service)
                 if service in codes:
@@ -440,15 +279,12 @@ class SwarmCluster(Cluster):
                     code = int((status.get("ContainerStatus") or {}).get("ExitCode", -1))
                     codes[service] = code
                     if expect is not None and code != expect:
-                        self._catch_up({service: task})
+                        self.logs.catch_up({service: task})
                         waiting = [s for s in services if s not in codes]
-                        tails = "\n".join(self.hub.tail(8, service))
-                        raise ClusterError(
-                            f"clients exited with {{{service!r}: {code}}}, expected {expect}: "
-                            f"{describe_client_exit(service, code, self.events(), waiting)}\n{tails}"
-                        )
+                        tail = self.hub.tail(8, service)
+                        raise ClusterError(unexpected_exit(service, code, expect, self.events(), waiting, tail))
             if len(codes) == len(services):
-                self._catch_up({service: current[service] for service in services})
+                self.logs.catch_up({service: current[service] for service in services})
                 return {service: codes[service] for service in services}
             if time.monotonic() > deadline:
                 pending = [s for s in services if s not in codes]
@@ -458,7 +294,7 @@ class SwarmCluster(Cluster):
     def _explain(self, what: str) -> str:
         states = []
         with contextlib.suppress(APIError, ClusterError):
-            for service, task in sorted(self._current_tasks(self._service_ids).items()):
+            for service, task in sorted(self.tasks.current().items()):
                 status = task["Status"]
                 code = (status.get("ContainerStatus") or {}).get("ExitCode")
                 error = f" {status['Err']}" if status.get("Err") else ""
@@ -473,17 +309,17 @@ class SwarmCluster(Cluster):
         one is given a new task (``service update --force``); returns once each runs (or ran)."""
         stack_services: list[str] = []
         for service in services:
-            stack_service, slot = self._stack_service_of(service)
+            stack_service, slot = self.tasks.stack_service_of(service)
             if slot is not None:
                 raise NotSupportedOnSwarm(
                     f"starting one agency ({service}) of the replicated `client` service: use shape 'per-agency'"
                 )
             stack_services.append(stack_service)
-        previous = {task["ID"] for task in self._tasks(stack_services)}
+        previous = {task["ID"] for task in self.tasks.listed(stack_services)}
         manager = self.swarm.manager
 
         def start_one(service: str) -> None:
-            swarm_service = manager.services.get(self._service_ids[service])
+            swarm_service = manager.services.get(self.tasks.service_ids[service])
             replicas = swarm_service.attrs["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas", 1)
             if replicas == 0:
                 count = self.clients if service == stack.REPLICATED_CLIENT else 1
@@ -491,7 +327,7 @@ class SwarmCluster(Cluster):
             else:
                 swarm_service.force_update()
 
-        with ThreadPoolExecutor(max_workers=min(16, len(stack_services) or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=min(engine.STOP_THREADS, len(stack_services) or 1)) as pool:
             list(pool.map(start_one, stack_services))
         tasks = sum(self.clients if s == stack.REPLICATED_CLIENT else 1 for s in stack_services)
         self._wait_started(list(services), DEPLOY_TIMEOUT + START_PER_TASK * tasks, not_ids=previous)
@@ -516,60 +352,3 @@ class SwarmCluster(Cluster):
             f"  logs:  {host}docker service logs -f {self.project}_server\n"
             f"  down:  {host}docker stack rm {self.project}"
         )
-
-
-def _sweep_on(client: Any, labels: Mapping[str, str]) -> None:
-    """``sweep`` for an engine other than the environment's one (a node of a local swarm)."""
-    selector = [f"{key}={value}" for key, value in labels.items()]
-    for summary in client.api.containers(all=True, filters={"label": selector}):
-        with contextlib.suppress(NotFound, APIError):
-            client.api.remove_container(summary["Id"], force=True, v=True)
-
-
-def remove_stack(swarm: SwarmEngine, project: str, timeout: float = REMOVE_TIMEOUT) -> dict[str, int]:
-    """``docker stack rm``, waited for: the services, then (once their tasks are gone) the
-    networks and configs of the stack. Counts what went."""
-    manager = swarm.manager
-    selector = {"label": f"{STACK_LABEL}={project}"}
-    removed = {"services": 0, "networks": 0, "configs": 0}
-    services = manager.services.list(filters=selector)
-    for service in services:
-        with contextlib.suppress(NotFound):
-            service.remove()
-            removed["services"] += 1
-    deadline = time.monotonic() + timeout
-    service_ids = {service.id for service in services}
-    while service_ids & {task["ServiceID"] for task in manager.api.tasks()}:
-        if time.monotonic() > deadline:
-            raise ClusterError(f"the tasks of stack {project} were still there {timeout}s after its removal")
-        time.sleep(TASK_POLL)
-    for config in manager.configs.list(filters=selector):
-        with contextlib.suppress(NotFound):
-            config.remove()
-            removed["configs"] += 1
-    for network in manager.networks.list(filters=selector):
-        while True:
-            try:
-                network.remove()
-                removed["networks"] += 1
-                break
-            except NotFound:
-                break
-            except APIError as exc:
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"network {network.name} of stack {project}: {exc}") from None
-            time.sleep(TASK_POLL)
-    return removed
-
-
-def remove_run(run_id: str) -> dict[str, int]:
-    """Take down the swarm stack of run ``run_id`` on this machine's swarm, if there is one."""
-    from harness.engine import docker_client
-    from harness.swarm.engines import swarm_state
-
-    client = docker_client()
-    if swarm_state(client) != "active":
-        return {"services": 0, "networks": 0, "configs": 0}
-    removed = remove_stack(SwarmEngine(manager=client), f"lottery-{run_id}")
-    sweep({RUN_LABEL: run_id})
-    return removed

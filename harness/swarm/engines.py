@@ -24,7 +24,7 @@ from pathlib import Path
 import docker
 from docker.errors import APIError
 
-from harness.engine import docker_client
+from harness.engine import docker_client, remove_network
 from harness.labels import SWARM_NODE_LABEL
 
 STATE_DIRECTORY = Path(os.environ.get("HARNESS_SWARM_STATE", "/tmp/lottery-harness-swarm"))
@@ -146,11 +146,9 @@ def release_local_swarm(holder: str) -> bool:
         if swarm_state(client) != "inactive":
             client.swarm.leave(force=True)
         if not state.get("gwbridge_existed", True):  # `swarm init` made it; `swarm leave` keeps it
-            from harness.cluster import _remove_network  # disconnects what is left, retries
-
             for network in client.networks.list(names=[GWBRIDGE]):
                 with contextlib.suppress(APIError):
-                    _remove_network(network)
+                    remove_network(network)  # disconnects what is left, retries
         state["initialised"] = False
         return True
 

@@ -1,0 +1,81 @@
+"""One compose project on the local engine, as ``Cluster`` drives it: brought up from its compose
+file with testcontainers' ``DockerCompose`` (some services only created, to be started later), its
+containers by service, and its removal through the engine API (``DockerCompose`` never brings a
+stack down here: ``docker compose down`` is several times slower for a hundred containers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from docker.errors import APIError
+from docker.models.containers import Container
+from testcontainers.compose import DockerCompose
+
+from harness import engine
+from harness.compose_command import COMPOSE_TIMEOUT, run_compose
+from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL
+
+
+class TimedCompose(DockerCompose):
+    """testcontainers' DockerCompose, each of its commands run with a timeout (``run_compose``,
+    which raises ``ComposeCommandError`` with compose's own output)."""
+
+    def _run_command(self, cmd: str | list[str], context: str | None = None) -> subprocess.CompletedProcess[bytes]:
+        # The hook through which DockerCompose runs every command: it has no timeout of its own.
+        command = cmd.split() if isinstance(cmd, str) else cmd
+        return run_compose(command, context or str(self.context), COMPOSE_TIMEOUT)
+
+
+class ComposeStack:
+    """The compose project ``project`` of the file ``workdir/compose.yaml``."""
+
+    def __init__(self, project: str, workdir: Path) -> None:
+        self.project = project
+        self.workdir = workdir
+
+    def up(self, services: Sequence[str], deferred: Sequence[str]) -> dict[str, Container]:
+        """Create every service and start those not ``deferred``, in the order of ``services`` when
+        some are deferred (``up -d`` otherwise); the started containers, by service."""
+        timed = TimedCompose(context=str(self.workdir), compose_file_name="compose.yaml", wait=False)
+        if not deferred:
+            timed.start()
+            return self.containers()
+        # created, not started: DockerCompose has no method for that
+        run_compose([*timed.docker_compose_command(), "up", "--no-start"], self.workdir, COMPOSE_TIMEOUT)
+        containers = self.containers()
+        started = {}
+        for service in services:
+            if service not in deferred:
+                containers[service].start()
+                started[service] = containers[service]
+        return started
+
+    def containers(self) -> dict[str, Container]:
+        """service -> container, as the engine sees them now (one listing, the inspections in parallel)."""
+        found = engine.inspect_all({COMPOSE_PROJECT_LABEL: self.project})
+        return {c.labels[COMPOSE_SERVICE_LABEL]: c for c in found}
+
+    def container(self, service: str) -> Container | None:
+        found = engine.inspect_all({COMPOSE_PROJECT_LABEL: self.project, COMPOSE_SERVICE_LABEL: service})
+        return found[0] if found else None
+
+    def stop_and_remove(self, grace: float, stopped: Callable[[str, Container], None]) -> None:
+        """Each container stopped (``engine.stop_quietly``), ``stopped(service, container)``, then
+        removed at once, all in parallel; then the rest of what ``docker compose down --volumes``
+        removes (networks, volumes). Through the API: a fraction of compose's time."""
+        containers = self.containers()
+
+        def stop_one(service: str) -> None:
+            engine.stop_quietly(containers[service], grace)
+            stopped(service, containers[service])
+            with contextlib.suppress(APIError):  # the sweep below tries again
+                engine.remove_container(containers[service].id)
+
+        with ThreadPoolExecutor(max_workers=min(engine.STOP_THREADS, len(containers) or 1)) as pool:
+            list(pool.map(stop_one, containers))
+        engine.sweep({COMPOSE_PROJECT_LABEL: self.project})
