@@ -1,10 +1,12 @@
 """``Cluster``, the scenario-facing API of a run: the server and N agencies, up and down, their
 services, signals, network faults, waits, events and results.
 
-``DockerCompose`` (testcontainers) brings the stack up; it does not bring it down: teardown (stop
-with a grace period, then remove everything labelled) and everything that needs a signal or a live
-log go through the docker SDK, several times faster than compose for a hundred containers. The
-plain engine operations behind them (by label or id, no domain) are in ``harness.engine``.
+The rooms it is built from: ``harness.compose_stack`` brings the compose project up (testcontainers'
+``DockerCompose``; it does not bring it down) and follows each container's log; ``harness.engine``
+holds the plain engine operations (by label or id, no domain) behind teardown (stop with a grace
+period, then remove everything labelled), signals and networks, through the docker SDK: several
+times faster than compose for a hundred containers. ``harness.timeline`` is the events side
+(read, wait, follow, annotate), ``harness.exits`` says what an agency's exit means.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -28,29 +29,23 @@ from docker.models.containers import Container
 
 from harness import compose, engine
 from harness.backends import COMPOSE, SWARM, check_backend
+from harness.cluster_errors import ClusterError, WaitTimeout
 from harness.compose_command import ComposeCommandError
 from harness.compose_stack import ComposeStack
 from harness.data import Dataset
 from harness.exits import unexpected_exit
-from harness.faults import FAULT_ACTION, HARNESS_SERVICE, Fault, Faults, harness_line, inject_after
+from harness.faults import FAULT_ACTION, Fault, Faults, inject_after
 from harness.images import REPO_ROOT, ImageSet
 from harness.labels import LABEL, RUN_LABEL
 from harness.lifecycle import ExitRecord, Lifecycle
-from harness.logs import Event, EventLog, assert_log_contract, domain_state
-from harness.logstream import ContainerLogReader, EventPredicate, LogHub
+from harness.logs import assert_log_contract, domain_state
+from harness.logstream import EventPredicate, LogHub
 from harness.store import STORE_FILE, StoredBet, read_store
+from harness.timeline import Timeline
 from logline import SUCCESS
 from logline.actions import SIGNAL
 
 SERVER = "server"
-
-
-class ClusterError(RuntimeError):
-    pass
-
-
-class WaitTimeout(ClusterError, TimeoutError):
-    pass
 
 
 def new_run_id() -> str:
@@ -62,7 +57,7 @@ def project_name(run_id: str) -> str:
     return f"lottery-{run_id}"
 
 
-class Cluster:
+class Cluster(Timeline):
     """The server and ``clients`` agencies on a network of their own.
 
     Use as a context manager (``with Cluster(...) as c:``): ``up()`` on enter,
@@ -142,8 +137,7 @@ class Cluster:
         self.faults = Faults()  # every fault injected; the active ones are healed by down()
         self.lifecycle = Lifecycle()  # exit records and up/down times, for the timeline report
         self.failure: tuple[float, BaseException] | None = None  # when and what left the ``with`` block
-        self._readers: dict[str, ContainerLogReader] = {}
-        self.stack = ComposeStack(self.project, self.workdir)
+        self.stack = ComposeStack(self.project, self.workdir, self.hub)
         self._started = False
         self.kept = False
 
@@ -163,11 +157,9 @@ class Cluster:
         self.render()
         self._started = True
         try:  # the server first, as compose would
-            started = self.stack.up(compose.services(self.spec), self.deferred)
+            self.stack.up(compose.services(self.spec), self.deferred)
         except ComposeCommandError as exc:
             raise ClusterError(str(exc)) from None
-        for service, container in started.items():
-            self._attach(service, container)
         self.lifecycle.end("up")
         return self
 
@@ -182,8 +174,6 @@ class Cluster:
             self.note(FAULT_ACTION, "fail", phase="teardown", error=error)
         try:
             self.stack.stop_and_remove(grace, self._ended)
-            for reader in self._readers.values():
-                reader.join(timeout=5)
         finally:
             engine.sweep({RUN_LABEL: self.run_id})
             self.lifecycle.end("down")
@@ -226,27 +216,23 @@ class Cluster:
     def client_services(self) -> list[str]:
         return [f"client{i}" for i in range(1, self.clients + 1)]
 
-    def _attach(self, service: str, container: Container) -> None:
-        since = self.hub.last_docker_timestamp(service)
-        reader = ContainerLogReader(self.hub, service, container, since=since)
-        self._readers[service] = reader
-        reader.start()
+    def _record_run(self, service: str, container: Container) -> None:
+        """Keep what ``container``'s last inspection says of its run (started, ended, exit code)."""
+        self.lifecycle.record(service, container.attrs.get("State"))
 
     def _ended(self, service: str, container: Container) -> None:
         """``service`` has ended: its exit recorded, its log read to the end."""
         with contextlib.suppress(NotFound, APIError, requests.exceptions.RequestException):
             container.reload()
-            self.lifecycle.record(service, container.attrs.get("State"))
-        reader = self._readers.get(service)
-        if reader is not None:
-            reader.join(timeout=5)
+            self._record_run(service, container)
+        self.stack.read_to_end(service)
 
     def exit_records(self) -> list[ExitRecord]:
         """Each container run so far: start, end and exit code (the running ones inspected now)."""
         if self._started:
             with contextlib.suppress(APIError, requests.exceptions.RequestException):
                 for service, container in self.containers().items():
-                    self.lifecycle.record(service, container.attrs.get("State"))
+                    self._record_run(service, container)
         return self.lifecycle.exits()
 
     def status(self, service: str) -> str:
@@ -254,45 +240,7 @@ class Cluster:
         container.reload()
         return str(container.status)
 
-    # -- events ------------------------------------------------------------------------
-
-    def events(self, service: str | None = None) -> EventLog:
-        """The cluster's events: the live log (it grows), or a snapshot of one service's."""
-        return self.hub.log if service is None else self.hub.log.filter(service=service)
-
-    def stream(self, timeout: float = 30, from_start: bool = True) -> Iterator[Event]:
-        """Live events as they arrive; ends after ``timeout`` seconds without one."""
-        return self.hub.follow(timeout, start=0 if from_start else len(self.hub))
-
-    def wait_for(self, predicate: EventPredicate, timeout: float, description: str = "", since: int = 0) -> Event:
-        """The first event that matches ``predicate``, from the cluster's start or from event index
-        ``since`` (a ``mark()``)."""
-        event = self.hub.wait_for(predicate, timeout, start=since)
-        if event is None:
-            raise WaitTimeout(self._explain(f"no event {description or predicate} within {timeout}s"))
-        return event
-
-    def event_reader(self, service: str | None = None) -> Callable[[], list[Event]]:
-        """A function that returns the events (of ``service``) arrived since its previous call;
-        the first call returns those since ``event_reader`` was made."""
-        position = self.mark()
-
-        def new_events() -> list[Event]:
-            nonlocal position
-            events = self.hub.log[position:]
-            position += len(events)
-            return [event for event in events if service is None or event.service == service]
-
-        return new_events
-
-    def mark(self) -> int:
-        """The index of the next event: ``wait_for(..., since=mark)`` sees only events after now."""
-        return len(self.hub)
-
-    def note(self, action: str, result: str, *, at: datetime | None = None, **fields: object) -> None:
-        """A line of the ``harness`` pseudo-service on the cluster's timeline (faults, trials...),
-        stamped now or ``at``."""
-        self.hub.add_line(HARNESS_SERVICE, harness_line(action, result, at=at, **fields))
+    # -- events (the rest of the timeline: harness.timeline) ------------------------------
 
     def inject(
         self, fault: Fault, *, after: EventPredicate | None = None, timeout: float = 60, since: int = 0
@@ -367,16 +315,7 @@ class Cluster:
         if missing:
             raise ClusterError(f"no services {missing} in cluster {self.project}")
 
-        def start_one(service: str) -> None:
-            previous = self._readers.get(service)
-            if previous is not None:
-                previous.join(timeout=5)
-            self.lifecycle.record(service, containers[service].attrs.get("State"))  # its previous run
-            containers[service].start()
-            self._attach(service, containers[service])
-
-        with ThreadPoolExecutor(max_workers=min(engine.STOP_THREADS, len(services) or 1)) as pool:
-            list(pool.map(start_one, services))
+        self.stack.start({service: containers[service] for service in services}, self._record_run)
 
     def restart(self, service: str, grace: float = 10) -> None:
         self.stop(service, grace)

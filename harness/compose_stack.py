@@ -1,14 +1,15 @@
 """One compose project on the local engine, as ``Cluster`` drives it: brought up from its compose
 file with testcontainers' ``DockerCompose`` (some services only created, to be started later), its
-containers by service, and its removal through the engine API (``DockerCompose`` never brings a
-stack down here: ``docker compose down`` is several times slower for a hundred containers).
+containers by service, each container's log followed into a ``LogHub`` from its start, and its
+removal through the engine API (``DockerCompose`` never brings a stack down here: ``docker compose
+down`` is several times slower for a hundred containers).
 """
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from testcontainers.compose import DockerCompose
 from harness import engine
 from harness.compose_command import COMPOSE_TIMEOUT, run_compose
 from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL
+from harness.logstream import ContainerLogReader, LogHub
+
+READ_TO_END_TIMEOUT = 5.0  # seconds for an ended container's log to be read to its end
 
 
 class TimedCompose(DockerCompose):
@@ -32,28 +36,60 @@ class TimedCompose(DockerCompose):
 
 
 class ComposeStack:
-    """The compose project ``project`` of the file ``workdir/compose.yaml``."""
+    """The compose project ``project`` of the file ``workdir/compose.yaml``; logs go to ``hub``."""
 
-    def __init__(self, project: str, workdir: Path) -> None:
+    def __init__(self, project: str, workdir: Path, hub: LogHub) -> None:
         self.project = project
         self.workdir = workdir
+        self.hub = hub
+        self._readers: dict[str, ContainerLogReader] = {}
+
+    def follow(self, service: str, container: Container) -> None:
+        """Follow the log of ``service``'s (started) container, from where its previous run's ended."""
+        since = self.hub.last_docker_timestamp(service)
+        reader = ContainerLogReader(self.hub, service, container, since=since)
+        self._readers[service] = reader
+        reader.start()
+
+    def read_to_end(self, service: str | None = None) -> None:
+        """Wait (``READ_TO_END_TIMEOUT`` each) for the followed log of ended ``service`` (all) to end."""
+        readers = self._readers.values() if service is None else filter(None, [self._readers.get(service)])
+        for reader in list(readers):
+            reader.join(timeout=READ_TO_END_TIMEOUT)
 
     def up(self, services: Sequence[str], deferred: Sequence[str]) -> dict[str, Container]:
         """Create every service and start those not ``deferred``, in the order of ``services`` when
-        some are deferred (``up -d`` otherwise); the started containers, by service."""
+        some are deferred (``up -d`` otherwise), each log followed; the started containers."""
         timed = TimedCompose(context=str(self.workdir), compose_file_name="compose.yaml", wait=False)
         if not deferred:
             timed.start()
-            return self.containers()
-        # created, not started: DockerCompose has no method for that
-        run_compose([*timed.docker_compose_command(), "up", "--no-start"], self.workdir, COMPOSE_TIMEOUT)
-        containers = self.containers()
-        started = {}
-        for service in services:
-            if service not in deferred:
-                containers[service].start()
-                started[service] = containers[service]
+            started = self.containers()
+        else:  # created, not started: DockerCompose has no method for that
+            run_compose([*timed.docker_compose_command(), "up", "--no-start"], self.workdir, COMPOSE_TIMEOUT)
+            containers = self.containers()
+            started = {}
+            for service in services:
+                if service not in deferred:
+                    containers[service].start()
+                    started[service] = containers[service]
+                    self.follow(service, containers[service])
+            return started
+        for service, container in started.items():
+            self.follow(service, container)
         return started
+
+    def start(self, containers: Mapping[str, Container], previous_run: Callable[[str, Container], None]) -> None:
+        """Start (again) ``containers`` by service, all at once; ``previous_run(service, container)``
+        first, with its previous run's log read to the end; each new log followed."""
+
+        def start_one(service: str) -> None:
+            self.read_to_end(service)
+            previous_run(service, containers[service])
+            containers[service].start()
+            self.follow(service, containers[service])
+
+        with ThreadPoolExecutor(max_workers=min(engine.STOP_THREADS, len(containers) or 1)) as pool:
+            list(pool.map(start_one, containers))
 
     def containers(self) -> dict[str, Container]:
         """service -> container, as the engine sees them now (one listing, the inspections in parallel)."""
@@ -78,4 +114,5 @@ class ComposeStack:
 
         with ThreadPoolExecutor(max_workers=min(engine.STOP_THREADS, len(containers) or 1)) as pool:
             list(pool.map(stop_one, containers))
+        self.read_to_end()
         engine.sweep({COMPOSE_PROJECT_LABEL: self.project})

@@ -30,7 +30,8 @@ from docker.models.containers import Container
 
 from harness import engine
 from harness.backends import SWARM, NotSupportedOnBackend
-from harness.cluster import Cluster, ClusterError, WaitTimeout
+from harness.cluster import Cluster
+from harness.cluster_errors import ClusterError, WaitTimeout
 from harness.exits import unexpected_exit
 from harness.faults import FAULT_ACTION
 from harness.labels import RUN_LABEL, SWARM_STACK_LABEL

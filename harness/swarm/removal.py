@@ -8,7 +8,7 @@ import time
 
 from docker.errors import APIError, NotFound
 
-from harness.cluster import ClusterError
+from harness.cluster_errors import ClusterError
 from harness.labels import SWARM_STACK_LABEL
 from harness.swarm.engines import SwarmEngine
 from harness.swarm.tasks import TASK_POLL

@@ -13,7 +13,7 @@ from typing import Any
 from docker.errors import NotFound
 from docker.models.containers import Container
 
-from harness.cluster import ClusterError
+from harness.cluster_errors import ClusterError
 from harness.swarm import stack
 from harness.swarm.engines import SwarmEngine
 

@@ -1,0 +1,63 @@
+"""A cluster's timeline: its services' log events and the harness's own lines (faults, signals,
+trials) in one ``LogHub``, read, followed, waited on and annotated. ``Cluster`` (either backend)
+offers these to scenarios; a wait that times out says what the cluster was doing (``_explain``,
+each backend's own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+from harness.cluster_errors import WaitTimeout
+from harness.faults import HARNESS_SERVICE, harness_line
+from harness.logs import Event, EventLog
+from harness.logstream import EventPredicate, LogHub
+
+
+class Timeline:
+    """The events side of a cluster, over its ``hub``."""
+
+    hub: LogHub
+
+    def events(self, service: str | None = None) -> EventLog:
+        """The cluster's events: the live log (it grows), or a snapshot of one service's."""
+        return self.hub.log if service is None else self.hub.log.filter(service=service)
+
+    def stream(self, timeout: float = 30, from_start: bool = True) -> Iterator[Event]:
+        """Live events as they arrive; ends after ``timeout`` seconds without one."""
+        return self.hub.follow(timeout, start=0 if from_start else len(self.hub))
+
+    def wait_for(self, predicate: EventPredicate, timeout: float, description: str = "", since: int = 0) -> Event:
+        """The first event that matches ``predicate``, from the cluster's start or from event index
+        ``since`` (a ``mark()``)."""
+        event = self.hub.wait_for(predicate, timeout, start=since)
+        if event is None:
+            raise WaitTimeout(self._explain(f"no event {description or predicate} within {timeout}s"))
+        return event
+
+    def event_reader(self, service: str | None = None) -> Callable[[], list[Event]]:
+        """A function that returns the events (of ``service``) arrived since its previous call;
+        the first call returns those since ``event_reader`` was made."""
+        position = self.mark()
+
+        def new_events() -> list[Event]:
+            nonlocal position
+            events = self.hub.log[position:]
+            position += len(events)
+            return [event for event in events if service is None or event.service == service]
+
+        return new_events
+
+    def mark(self) -> int:
+        """The index of the next event: ``wait_for(..., since=mark)`` sees only events after now."""
+        return len(self.hub)
+
+    def note(self, action: str, result: str, *, at: datetime | None = None, **fields: object) -> None:
+        """A line of the ``harness`` pseudo-service on the cluster's timeline (faults, trials...),
+        stamped now or ``at``."""
+        self.hub.add_line(HARNESS_SERVICE, harness_line(action, result, at=at, **fields))
+
+    def _explain(self, what: str) -> str:
+        """``what`` went wrong, with the state of the cluster (its services, its last log lines)."""
+        raise NotImplementedError
