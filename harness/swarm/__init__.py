@@ -1,2 +1,3 @@
-"""Docker Swarm backend: stack rendering (``stack``), the running cluster (``cluster``), the
-engine it deploys to (``engines``) and several local nodes on one machine (``nodes``)."""
+"""Docker Swarm backend: stack rendering (``stack``), the running cluster (``cluster``) over its
+tasks (``tasks``), their logs (``servicelogs``) and the stack's removal (``removal``), the engine it
+deploys to (``engines``) and several local nodes on one machine (``nodes``)."""
