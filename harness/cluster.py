@@ -137,7 +137,7 @@ class Cluster(Timeline):
         self.faults = Faults()  # every fault injected; the active ones are healed by down()
         self.lifecycle = Lifecycle()  # exit records and up/down times, for the timeline report
         self.failure: tuple[float, BaseException] | None = None  # when and what left the ``with`` block
-        self.stack = ComposeStack(self.project, self.workdir, self.hub)
+        self._compose = ComposeStack(self.project, self.workdir, self.hub)
         self._started = False
         self.kept = False
 
@@ -157,7 +157,7 @@ class Cluster(Timeline):
         self.render()
         self._started = True
         try:  # the server first, as compose would
-            self.stack.up(compose.services(self.spec), self.deferred)
+            self._compose.up(compose.services(self.spec), self.deferred)
         except ComposeCommandError as exc:
             raise ClusterError(str(exc)) from None
         self.lifecycle.end("up")
@@ -173,7 +173,7 @@ class Cluster(Timeline):
         for error in self.faults.teardown():
             self.note(FAULT_ACTION, "fail", phase="teardown", error=error)
         try:
-            self.stack.stop_and_remove(grace, self._ended)
+            self._compose.stop_and_remove(grace, self._ended)
         finally:
             engine.sweep({RUN_LABEL: self.run_id})
             self.lifecycle.end("down")
@@ -204,10 +204,10 @@ class Cluster(Timeline):
 
     def containers(self) -> dict[str, Container]:
         """service -> container, as the engine sees them now."""
-        return self.stack.containers()
+        return self._compose.containers()
 
     def container(self, service: str) -> Container:
-        found = self.stack.container(service)
+        found = self._compose.container(service)
         if found is None:
             raise ClusterError(f"no service {service!r} in cluster {self.project}")
         return found
@@ -225,7 +225,7 @@ class Cluster(Timeline):
         with contextlib.suppress(NotFound, APIError, requests.exceptions.RequestException):
             container.reload()
             self._record_run(service, container)
-        self.stack.read_to_end(service)
+        self._compose.read_to_end(service)
 
     def exit_records(self) -> list[ExitRecord]:
         """Each container run so far: start, end and exit code (the running ones inspected now)."""
@@ -315,7 +315,7 @@ class Cluster(Timeline):
         if missing:
             raise ClusterError(f"no services {missing} in cluster {self.project}")
 
-        self.stack.start({service: containers[service] for service in services}, self._record_run)
+        self._compose.start({service: containers[service] for service in services}, self._record_run)
 
     def restart(self, service: str, grace: float = 10) -> None:
         self.stop(service, grace)

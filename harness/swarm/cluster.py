@@ -90,8 +90,8 @@ class SwarmCluster(Cluster):
         self._swarm = swarm
         # released by down(): the one-node swarm up() acquires, or a given one with owns_swarm
         self._own_swarm: SwarmEngine | None = swarm if owns_swarm else None
-        self.tasks = StackTasks(self.stack_spec, lambda: self.swarm)
-        self.logs = ServiceLogs(self.hub, self.tasks, lambda: self.swarm)
+        self._tasks = StackTasks(self.stack_spec, lambda: self.swarm)
+        self._logs = ServiceLogs(self.hub, self._tasks, lambda: self.swarm)
 
     # -- names -------------------------------------------------------------------------
 
@@ -124,10 +124,10 @@ class SwarmCluster(Cluster):
         self._started = True
         command = ["docker", "stack", "deploy", "--resolve-image", "never", "--compose-file", "stack.yaml"]
         self._docker_cli([*command, self.project])
-        service_ids = self.tasks.service_ids
+        service_ids = self._tasks.service_ids
         for service in stack.services(self.stack_spec):
-            service_ids[service] = self.swarm.manager.services.get(self.tasks.full_name(service)).id
-        self.logs.follow()
+            service_ids[service] = self.swarm.manager.services.get(self._tasks.full_name(service)).id
+        self._logs.follow()
         held = self._held()
         self._wait_started([s for s in service_ids if s not in self.deferred and s not in held], DEPLOY_TIMEOUT)
         if held:
@@ -154,7 +154,7 @@ class SwarmCluster(Cluster):
         what they would meet on compose)."""
         deadline = time.monotonic() + timeout
         while self.events().first("listen", "success", service="server") is None:
-            task = self.tasks.task("server")
+            task = self._tasks.task("server")
             if task is not None and task["Status"]["State"] in TERMINAL_STATES:
                 return
             if time.monotonic() > deadline:
@@ -187,10 +187,10 @@ class SwarmCluster(Cluster):
         try:
             for error in self.faults.teardown():
                 self.note(FAULT_ACTION, "fail", phase="teardown", error=error)
-            engine.stop_all_quietly(list(self.tasks.containers().values()), grace)
+            engine.stop_all_quietly(list(self._tasks.containers().values()), grace)
             with contextlib.suppress(APIError, NotFound, ClusterError):
-                self.logs.catch_up(self.tasks.current())
-            self.logs.following = False
+                self._logs.catch_up(self._tasks.current())
+            self._logs.following = False
             remove_stack(self.swarm, self.project)
             for client in {id(c): c for c in [self.swarm.manager, *self.swarm.node_clients.values()]}.values():
                 with contextlib.suppress(NotFound, APIError):
@@ -210,7 +210,7 @@ class SwarmCluster(Cluster):
         if self.shape == stack.REPLICATED and stack.REPLICATED_CLIENT in expected:
             expected = (expected - {stack.REPLICATED_CLIENT}) | set(self.client_services)
         while True:
-            current = self.tasks.current(self.tasks.stack_names(expected))
+            current = self._tasks.current(self._tasks.stack_names(expected))
             pending = []
             for name in sorted(expected):
                 task = current.get(name)
@@ -231,25 +231,25 @@ class SwarmCluster(Cluster):
     # -- containers --------------------------------------------------------------------
 
     def containers(self) -> dict[str, Container]:
-        return self.tasks.containers()
+        return self._tasks.containers()
 
     def container(self, service: str) -> Container:
-        return self.tasks.container(self.tasks.task(service), service)
+        return self._tasks.container(self._tasks.task(service), service)
 
     def status(self, service: str) -> str:
-        task = self.tasks.task(service)
+        task = self._tasks.task(service)
         if task is None:
             return "created"
         state = task["Status"]["State"]
         if state == "running":
             with contextlib.suppress(ClusterError):
-                return str(self.tasks.container(task, service).status)
+                return str(self._tasks.container(task, service).status)
             return "running"
         return "exited" if state in TERMINAL_STATES else "created"
 
     def placement(self) -> dict[str, str]:
         """service -> the node its current task runs on (the ``lottery-harness.node`` label or host name)."""
-        return self.tasks.placement()
+        return self._tasks.placement()
 
     # -- exits -------------------------------------------------------------------------
 
@@ -263,10 +263,10 @@ class SwarmCluster(Cluster):
         """The exit codes of ``services`` from their tasks' states; with ``expect``, another code is
         an error raised as soon as that task ends (see ``Cluster.wait_exit_all_clients``)."""
         deadline = time.monotonic() + timeout
-        stack_services = self.tasks.stack_names(services)
+        stack_services = self._tasks.stack_names(services)
         codes: dict[str, int] = {}
         while True:
-            current = self.tasks.current(stack_services)
+            current = self._tasks.current(stack_services)
             for service in services:
                 task = current.get(service)
                 if service in codes:
@@ -280,12 +280,12 @@ class SwarmCluster(Cluster):
                     code = int((status.get("ContainerStatus") or {}).get("ExitCode", -1))
                     codes[service] = code
                     if expect is not None and code != expect:
-                        self.logs.catch_up({service: task})
+                        self._logs.catch_up({service: task})
                         waiting = [s for s in services if s not in codes]
                         tail = self.hub.tail(8, service)
                         raise ClusterError(unexpected_exit(service, code, expect, self.events(), waiting, tail))
             if len(codes) == len(services):
-                self.logs.catch_up({service: current[service] for service in services})
+                self._logs.catch_up({service: current[service] for service in services})
                 return {service: codes[service] for service in services}
             if time.monotonic() > deadline:
                 pending = [s for s in services if s not in codes]
@@ -295,7 +295,7 @@ class SwarmCluster(Cluster):
     def _explain(self, what: str) -> str:
         states = []
         with contextlib.suppress(APIError, ClusterError):
-            for service, task in sorted(self.tasks.current().items()):
+            for service, task in sorted(self._tasks.current().items()):
                 status = task["Status"]
                 code = (status.get("ContainerStatus") or {}).get("ExitCode")
                 error = f" {status['Err']}" if status.get("Err") else ""
@@ -310,17 +310,17 @@ class SwarmCluster(Cluster):
         one is given a new task (``service update --force``); returns once each runs (or ran)."""
         stack_services: list[str] = []
         for service in services:
-            stack_service, slot = self.tasks.stack_service_of(service)
+            stack_service, slot = self._tasks.stack_service_of(service)
             if slot is not None:
                 raise NotSupportedOnSwarm(
                     f"starting one agency ({service}) of the replicated `client` service: use shape 'per-agency'"
                 )
             stack_services.append(stack_service)
-        previous = {task["ID"] for task in self.tasks.listed(stack_services)}
+        previous = {task["ID"] for task in self._tasks.listed(stack_services)}
         manager = self.swarm.manager
 
         def start_one(service: str) -> None:
-            swarm_service = manager.services.get(self.tasks.service_ids[service])
+            swarm_service = manager.services.get(self._tasks.service_ids[service])
             replicas = swarm_service.attrs["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas", 1)
             if replicas == 0:
                 count = self.clients if service == stack.REPLICATED_CLIENT else 1

@@ -1,0 +1,129 @@
+"""Engine operations and the swarm backend's log delivery, on stand-ins for the engine's objects:
+waiting on several containers at once, an agency's unexpected exit in words, and each swarm log line
+delivered once whichever way it came (follower or catch-up read), named by task slot."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+import requests
+from docker.errors import APIError
+
+from harness import engine
+from harness.compose import ComposeSpec
+from harness.exits import unexpected_exit
+from harness.logs import parse_lines
+from harness.logstream import LogHub
+from harness.swarm import stack
+from harness.swarm.engines import SwarmEngine
+from harness.swarm.servicelogs import ServiceLogs, parse_details
+from harness.swarm.tasks import StackTasks
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Ending:
+    """A container whose ``wait`` answers once ``ended`` is set, as the SDK's does."""
+
+    def __init__(self, code: int, error: Exception | None = None) -> None:
+        self.code = code
+        self.error = error
+        self.ended = threading.Event()
+
+    def wait(self, timeout: float) -> dict[str, int]:
+        if self.error is not None:
+            raise self.error
+        if not self.ended.wait(timeout):
+            raise requests.exceptions.ReadTimeout("read timed out")
+        return {"StatusCode": self.code}
+
+
+def containers(**found: Ending) -> Any:
+    return found
+
+
+def test_wait_exits_gives_each_exit_code_as_its_container_ends() -> None:
+    first, second = Ending(0), Ending(3)
+    waits = engine.wait_exits(containers(first=first, second=second), timeout=60)
+    second.ended.set()
+    assert next(waits) == ("second", 3)
+    first.ended.set()
+    assert next(waits) == ("first", 0)
+    assert list(waits) == []
+
+
+def test_wait_exits_gives_none_for_a_container_still_running_at_the_deadline() -> None:
+    done, running = Ending(0), Ending(0)
+    done.ended.set()
+    assert dict(engine.wait_exits(containers(done=done, running=running), timeout=0.5)) == {"done": 0, "running": None}
+
+
+def test_wait_exits_raises_what_a_wait_raised() -> None:
+    with pytest.raises(APIError, match="engine says no"):
+        list(engine.wait_exits(containers(broken=Ending(0, APIError("engine says no"))), timeout=60))
+
+
+def test_an_unexpected_exit_names_the_code_what_it_means_and_the_last_lines() -> None:
+    events = parse_lines("action: lote_confirmado | result: success | lote: 1 | cantidad: 5 | total: 5", "client2")
+    text = unexpected_exit("client2", 137, 0, events, ["client1"], ["last line"])
+    assert text.startswith("clients exited with {'client2': 137}, expected 0: client2 was killed by SIGKILL (exit 137)")
+    assert "agency 2 never sent FINISHED" in text and "client1 would wait for their winners forever" in text
+    assert text.endswith("\nlast line")
+
+
+def stack_spec(tmp_path: Path, shape: str) -> stack.StackSpec:
+    compose = ComposeSpec(
+        clients=2,
+        project="lottery-abc",
+        data_dir=tmp_path / "data",
+        storage_dir=tmp_path / "storage",
+        server_config=REPO_ROOT / "server" / "config.ini",
+        client_config=REPO_ROOT / "client" / "config.yaml",
+        labels={"lottery-harness.run": "abc"},
+    )
+    return stack.StackSpec(compose=compose, shape=shape)
+
+
+def fake_swarm(tasks: list[dict[str, Any]], container_logs: bytes = b"") -> SwarmEngine:
+    """A swarm whose manager lists ``tasks`` and whose (one) engine has ``container_logs``."""
+    api = SimpleNamespace(tasks=lambda filters: tasks, logs=lambda container_id, **options: container_logs)
+    return SwarmEngine(manager=cast(Any, SimpleNamespace(api=api)))
+
+
+def service_line(task_id: str, timestamp: str, message: str) -> bytes:
+    return f"{timestamp} com.docker.swarm.node.id=n1,com.docker.swarm.task.id={task_id} {message}".encode()
+
+
+def test_a_line_from_the_follower_and_again_from_the_catch_up_read_is_delivered_once(tmp_path: Path) -> None:
+    message = "2026-12-01 10:00:00 INFO     action: listen | result: success"
+    task = {"ID": "t1", "ServiceID": "s1", "Slot": 1, "NodeID": "n1", "CreatedAt": "1", "Status": {}}
+    task["Status"] = {"ContainerStatus": {"ContainerID": "c1"}}
+    swarm = fake_swarm([task], container_logs=f"2026-12-01T10:00:00.1Z {message}\n".encode())
+    tasks = StackTasks(stack_spec(tmp_path, stack.PER_AGENCY), lambda: swarm)
+    tasks.service_ids["server"] = "s1"
+    hub = LogHub()
+    logs = ServiceLogs(hub, tasks, lambda: swarm)
+    logs.deliver("server", service_line("t1", "2026-12-01T10:00:00.1Z", message))
+    logs.catch_up({"server": task})
+    assert hub.lines("server") == [message]
+    assert hub.last_docker_timestamp("server") == "2026-12-01T10:00:00.1Z"
+
+
+def test_a_replicated_clients_line_is_named_by_its_task_slot(tmp_path: Path) -> None:
+    task = {"ID": "t7", "ServiceID": "s2", "Slot": 2, "NodeID": "n1", "CreatedAt": "1", "Status": {}}
+    swarm = fake_swarm([task])
+    tasks = StackTasks(stack_spec(tmp_path, stack.REPLICATED), lambda: swarm)
+    tasks.service_ids[stack.REPLICATED_CLIENT] = "s2"
+    hub = LogHub()
+    ServiceLogs(hub, tasks, lambda: swarm).deliver(stack.REPLICATED_CLIENT, service_line("t7", "T", "hello"))
+    assert hub.services() == ["client2"] and hub.lines("client2") == ["hello"]
+    assert tasks.stack_service_of("client2") == (stack.REPLICATED_CLIENT, 2)
+
+
+def test_service_log_details_are_key_value_pairs() -> None:
+    details = parse_details("com.docker.swarm.node.id=n1,com.docker.swarm.task.id=t1")
+    assert details == {"com.docker.swarm.node.id": "n1", "com.docker.swarm.task.id": "t1"}
