@@ -357,11 +357,12 @@ class Cluster(Timeline):
         """Every row of the server's bets.csv, in order."""
         return read_store(self.store_path)
 
-    def save_artifacts(self, directory: Path) -> Path:
-        """Each service's log, the compose file and the stored bets, under ``directory/project``."""
+    def save_artifacts(self, directory: Path, logs: bool = True) -> Path:
+        """Each service's log (unless ``logs`` is false: a report beside them wrote them), the compose
+        file and the stored bets, under ``directory/project``."""
         target = Path(directory) / self.project
         target.mkdir(parents=True, exist_ok=True)
-        for service in self.hub.services():
+        for service in self.hub.services() if logs else ():
             (target / f"{service}.log").write_text("\n".join(self.hub.lines(service)) + "\n", encoding="utf-8")
         if self.compose_file.exists():
             shutil.copy2(self.compose_file, target / "compose.yaml")

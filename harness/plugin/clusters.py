@@ -87,12 +87,14 @@ def cluster(
                 except LogContractError as error:
                     contract_error = f"{made.project}: {error}"
                     broken.append(contract_error)
-        if test_failed and artifacts:
-            say(f"artifacts of {made.project}: {made.save_artifacts(report_path.parent.parent)}")
+        written = None
         if test_failed or contract_error or config.getoption("--harness-report"):
             written = write_timeline(request, made, report_path, test_failed, contract_error)
             if written is not None:
                 say(f"report of {made.project}: {written}")
+        if test_failed and artifacts:  # the report, when written, saved each service's log beside it
+            saved = made.save_artifacts(report_path.parent.parent, logs=written is None)
+            say(f"artifacts of {made.project}: {saved}")
     if artifacts and any(path.exists() for _, path in timelines):
         write_index(artifacts)
     if broken:  # the test passed, but a line the course's parser rejects fails the run

@@ -14,7 +14,6 @@ sessions (pytest-xdist workers) share one swarm and the last one out restores th
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -25,9 +24,11 @@ import docker
 from docker.errors import APIError
 
 from harness.engine import docker_client, remove_network
+from harness.hostlock import host_lock
 from harness.labels import SWARM_NODE_LABEL
 
 STATE_DIRECTORY = Path(os.environ.get("HARNESS_SWARM_STATE", "/tmp/lottery-harness-swarm"))
+SWARM_STATE_WAIT = 300  # another run's `swarm init` or `swarm leave`, on a loaded machine
 GWBRIDGE = "docker_gwbridge"
 LOCAL_ADDRESS = "127.0.0.1"
 DEFAULT_ADDR_POOL = "10.0.0.0/8"  # swarm's own default
@@ -77,8 +78,7 @@ def swarm_state(client: docker.DockerClient) -> str:
 @contextlib.contextmanager
 def _locked_state() -> Iterator[dict[str, object]]:
     STATE_DIRECTORY.mkdir(parents=True, exist_ok=True)
-    with (STATE_DIRECTORY / "lock").open("a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with host_lock("swarm-state", SWARM_STATE_WAIT, "the swarm state of this engine (another run joins or leaves it)"):
         path = STATE_DIRECTORY / "state.json"
         try:
             state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
