@@ -45,8 +45,6 @@ from harness.timeline import Timeline
 from logline import SUCCESS
 from logline.actions import SIGNAL
 
-SERVER = "server"
-
 
 def new_run_id() -> str:
     return secrets.token_hex(4)
@@ -281,11 +279,10 @@ class Cluster(Timeline):
             if container.status == "created":  # the engine would answer at once, with exit code 0
                 raise ClusterError(f"{service} was never started (deferred?): it has no exit code to wait for")
         codes: dict[str, int] = {}
-        for service, code in engine.wait_exits(containers, timeout):
+        for service, code in engine.wait_exits(containers, timeout, then=self._ended):
             if code is None:
                 pending = [s for s in containers if s not in codes]
                 raise WaitTimeout(self._explain(f"{', '.join(pending)} did not exit within {timeout}s"))
-            self._ended(service, containers[service])
             codes[service] = code
             if expect is not None and code != expect:
                 waiting = [s for s in containers if s not in codes]

@@ -1,14 +1,13 @@
 """One compose project on the local engine, as ``Cluster`` drives it: brought up from its compose
-file with testcontainers' ``DockerCompose`` (some services only created, to be started later), its
-containers by service, each container's log followed into a ``LogHub`` from its start, and its
-removal through the engine API (``DockerCompose`` never brings a stack down here: ``docker compose
-down`` is several times slower for a hundred containers).
+file (the compose command testcontainers' ``DockerCompose`` spells, run by ``run_compose`` with a
+timeout; some services only created, to be started later), its containers by service, each
+container's log followed into a ``LogHub`` from its start, and its removal through the engine API
+(``docker compose down`` is several times slower for a hundred containers).
 """
 
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,16 +22,6 @@ from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL
 from harness.logstream import ContainerLogReader, LogHub
 
 READ_TO_END_TIMEOUT = 5.0  # seconds for an ended container's log to be read to its end
-
-
-class TimedCompose(DockerCompose):
-    """testcontainers' DockerCompose, each of its commands run with a timeout (``run_compose``,
-    which raises ``ComposeCommandError`` with compose's own output)."""
-
-    def _run_command(self, cmd: str | list[str], context: str | None = None) -> subprocess.CompletedProcess[bytes]:
-        # The hook through which DockerCompose runs every command: it has no timeout of its own.
-        command = cmd.split() if isinstance(cmd, str) else cmd
-        return run_compose(command, context or str(self.context), COMPOSE_TIMEOUT)
 
 
 class ComposeStack:
@@ -60,12 +49,14 @@ class ComposeStack:
     def up(self, services: Sequence[str], deferred: Sequence[str]) -> dict[str, Container]:
         """Create every service and start those not ``deferred``, in the order of ``services`` when
         some are deferred (``up -d`` otherwise), each log followed; the started containers."""
-        timed = TimedCompose(context=str(self.workdir), compose_file_name="compose.yaml", wait=False)
+        # testcontainers spells the compose command; ``run_compose`` runs it with a timeout (which
+        # DockerCompose.start has not) and raises with compose's own output.
+        command = DockerCompose(context=str(self.workdir), compose_file_name="compose.yaml").docker_compose_command()
         if not deferred:
-            timed.start()
+            run_compose([*command, "up", "--detach"], self.workdir, COMPOSE_TIMEOUT)
             started = self.containers()
-        else:  # created, not started: DockerCompose has no method for that
-            run_compose([*timed.docker_compose_command(), "up", "--no-start"], self.workdir, COMPOSE_TIMEOUT)
+        else:  # created, not started
+            run_compose([*command, "up", "--no-start"], self.workdir, COMPOSE_TIMEOUT)
             containers = self.containers()
             started = {}
             for service in services:

@@ -13,7 +13,7 @@ import functools
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -48,14 +48,6 @@ def docker_client(timeout: int = 120) -> docker.DockerClient:
     except DockerException as exc:
         raise EngineUnavailable(f"no Docker engine answers ({exc}); {HINT}") from None
     return client
-
-
-def engine_available() -> bool:
-    try:
-        docker_client()
-    except EngineUnavailable:
-        return False
-    return True
 
 
 def label_selector(labels: Mapping[str, str]) -> list[str]:
@@ -98,16 +90,25 @@ def wait_exit(container: Container, timeout: float) -> int | None:
     return int(result["StatusCode"])
 
 
-def wait_exits(containers: Mapping[str, Container], timeout: float) -> Iterator[tuple[str, int | None]]:
+def wait_exits(
+    containers: Mapping[str, Container],
+    timeout: float,
+    then: Callable[[str, Container], None] | None = None,
+) -> Iterator[tuple[str, int | None]]:
     """``(name, exit code)`` of each of ``containers`` in the order they end, all waited for at once;
     once ``timeout`` s have passed, ``(name, None)`` for one still running (and the caller stops).
-    The waits are daemon threads: one left running ends with its container."""
+    ``then(name, container)`` runs in the container's own wait, before its exit is yielded, so many
+    containers ending together are handled in parallel. The waits are daemon threads: one left
+    running ends with its container."""
     deadline = time.monotonic() + timeout
     results: queue.Queue[tuple[str, int | BaseException | None]] = queue.Queue()
 
     def wait_one(name: str, container: Container) -> None:
         try:
-            results.put((name, wait_exit(container, deadline - time.monotonic())))
+            code = wait_exit(container, deadline - time.monotonic())
+            if code is not None and then is not None:
+                then(name, container)
+            results.put((name, code))
         except BaseException as exc:
             results.put((name, exc))
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-LOCK_DIRECTORY = Path(os.environ.get("HARNESS_LOCK_DIR", Path(tempfile.gettempdir()) / "lottery-harness-locks"))
+# Fixed, not TMPDIR's: two runs with different TMPDIRs share the engine, so they must share the locks.
+LOCK_DIRECTORY = Path(os.environ.get("HARNESS_LOCK_DIR", "/tmp/lottery-harness-locks"))
 POLL_INTERVAL = 0.2  # flock has no timeout of its own
 
 
@@ -29,10 +29,9 @@ def host_lock(name: str, timeout: float, purpose: str) -> Iterator[None]:
     """Hold the machine-wide lock ``name`` for the block; wait at most ``timeout`` seconds for it.
 
     ``purpose`` says in words what the lock guards; it is in the timeout's message."""
-    LOCK_DIRECTORY.mkdir(parents=True, exist_ok=True)
     path = LOCK_DIRECTORY / f"{name}.lock"
     deadline = time.monotonic() + timeout
-    with path.open("a") as handle:
+    with _lock_file(path) as handle:
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -47,3 +46,17 @@ def host_lock(name: str, timeout: float, purpose: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _lock_file(path: Path) -> Iterator[int]:
+    """The lock file, made usable by every user of the machine (flock needs only a read handle)."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(PermissionError):  # another user made it meanwhile
+            path.parent.chmod(0o1777)
+    descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        yield descriptor
+    finally:
+        os.close(descriptor)

@@ -67,6 +67,25 @@ def test_wait_exits_raises_what_a_wait_raised() -> None:
         list(engine.wait_exits(containers(broken=Ending(0, APIError("engine says no"))), timeout=60))
 
 
+def test_wait_exits_handles_ended_containers_in_parallel_before_yielding_them() -> None:
+    """``then`` runs in each container's own wait: two slow handlers overlap instead of queueing."""
+    first, second = Ending(0), Ending(0)
+    both_inside = threading.Barrier(2, timeout=30)  # broken (an error) unless both handlers run at once
+    handled: list[str] = []
+
+    def then(name: str, container: Any) -> None:
+        both_inside.wait()
+        handled.append(name)
+
+    first.ended.set()
+    second.ended.set()
+    assert dict(engine.wait_exits(containers(first=first, second=second), timeout=60, then=then)) == {
+        "first": 0,
+        "second": 0,
+    }
+    assert sorted(handled) == ["first", "second"]
+
+
 def test_an_unexpected_exit_names_the_code_what_it_means_and_the_last_lines() -> None:
     events = parse_lines("action: lote_confirmado | result: success | lote: 1 | cantidad: 5 | total: 5", "client2")
     text = unexpected_exit("client2", 137, 0, events, ["client1"], ["last line"])

@@ -90,8 +90,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _runs() -> list[str]:
-    containers = docker_client().containers.list(all=True, filters={"label": f"{CLI_LABEL}=1"})
-    return sorted({c.labels[RUN_LABEL] for c in containers})
+    """The runs started from this state folder (each has its folder there, until its ``down``): the
+    engine may hold other folders' runs, another suite's or another user's, and they are not ours."""
+    folder = state_dir()
+    return sorted(run.name for run in folder.iterdir() if run.is_dir()) if folder.is_dir() else []
 
 
 def _pick_run(args: argparse.Namespace) -> str:
@@ -99,7 +101,7 @@ def _pick_run(args: argparse.Namespace) -> str:
         return str(args.run)
     runs = _runs()
     if not runs:
-        raise UsageError("no cluster started by `harness up` is on the engine")
+        raise UsageError(f"no cluster was started from this folder (state: {state_dir()})")
     if len(runs) > 1:
         raise UsageError(f"several clusters are up ({', '.join(runs)}): choose one with --run")
     return runs[0]

@@ -114,7 +114,7 @@ def _logs_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _down_arguments(parser: argparse.ArgumentParser) -> None:
     _run_option(parser)
-    parser.add_argument("--all", action="store_true", help="every cluster started by `harness up`")
+    parser.add_argument("--all", action="store_true", help="every cluster started from this state folder")
     parser.add_argument("--grace", type=float, default=10, help="seconds between SIGTERM and SIGKILL (default 10)")
 
 
