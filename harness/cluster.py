@@ -30,6 +30,7 @@ from docker.models.containers import Container
 from harness import compose, engine
 from harness.backends import COMPOSE, SWARM, check_backend
 from harness.cluster_errors import ClusterError, WaitTimeout
+from harness.cluster_events import ClusterEvents
 from harness.compose_command import ComposeCommandError
 from harness.compose_stack import ComposeStack
 from harness.data import Dataset
@@ -41,7 +42,6 @@ from harness.lifecycle import ExitRecord, Lifecycle
 from harness.logs import assert_log_contract, domain_state
 from harness.logstream import EventPredicate, LogHub
 from harness.store import STORE_FILE, StoredBet, read_store
-from harness.timeline import Timeline
 from logline import SUCCESS
 from logline.actions import SIGNAL
 
@@ -57,7 +57,7 @@ def project_name(run_id: str) -> str:
     return f"lottery-{run_id}"
 
 
-class Cluster(Timeline):
+class Cluster(ClusterEvents):
     """The server and ``clients`` agencies on a network of their own.
 
     Use as a context manager (``with Cluster(...) as c:``): ``up()`` on enter,

@@ -16,7 +16,7 @@ def _run_failures() -> tuple[type[Exception], ...]:
     # Imported when a command failed, not before: these modules pull in the docker SDK, which a
     # command such as `render --course-layout` never needs.
     from harness.check.sut import SutError
-    from harness.cluster import ClusterError
+    from harness.cluster_errors import ClusterError
     from harness.engine import EngineUnavailable
     from harness.images import ImageError
     from harness.standins import StandInError
