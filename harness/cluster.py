@@ -5,7 +5,7 @@ The rooms it is built from: ``harness.compose_stack`` brings the compose project
 ``DockerCompose``; it does not bring it down) and follows each container's log; ``harness.engine``
 holds the plain engine operations (by label or id, no domain) behind teardown (stop with a grace
 period, then remove everything labelled), signals and networks, through the docker SDK: several
-times faster than compose for a hundred containers. ``harness.timeline`` is the events side
+times faster than compose for a hundred containers. ``harness.cluster_events`` is the events side
 (read, wait, follow, annotate), ``harness.exits`` says what an agency's exit means.
 """
 
@@ -30,6 +30,7 @@ from docker.models.containers import Container
 from harness import compose, engine
 from harness.backends import COMPOSE, SWARM, check_backend
 from harness.cluster_errors import ClusterError, WaitTimeout
+from harness.cluster_events import ClusterEvents
 from harness.compose_command import ComposeCommandError
 from harness.compose_stack import ComposeStack
 from harness.data import Dataset
@@ -41,7 +42,6 @@ from harness.lifecycle import ExitRecord, Lifecycle
 from harness.logs import assert_log_contract, domain_state
 from harness.logstream import EventPredicate, LogHub
 from harness.store import STORE_FILE, StoredBet, read_store
-from harness.timeline import Timeline
 from logline import SUCCESS
 from logline.actions import SIGNAL
 
@@ -55,7 +55,7 @@ def project_name(run_id: str) -> str:
     return f"lottery-{run_id}"
 
 
-class Cluster(Timeline):
+class Cluster(ClusterEvents):
     """The server and ``clients`` agencies on a network of their own.
 
     Use as a context manager (``with Cluster(...) as c:``): ``up()`` on enter,
@@ -238,7 +238,7 @@ class Cluster(Timeline):
         container.reload()
         return str(container.status)
 
-    # -- events (the rest of the timeline: harness.timeline) ------------------------------
+    # -- events (the rest: harness.cluster_events) ------------------------------
 
     def inject(
         self, fault: Fault, *, after: EventPredicate | None = None, timeout: float = 60, since: int = 0

@@ -79,8 +79,8 @@ def image_present(client: docker.DockerClient, tag: str) -> bool:
     return True
 
 
-def _pull(client: docker.DockerClient, tag: str, timeout: int = PULL_TIMEOUT) -> str | None:
-    """None on success, else the engine's reason."""
+def pull_image(client: docker.DockerClient, tag: str, timeout: int = PULL_TIMEOUT) -> str | None:
+    """Pull ``tag`` (giving up after ``timeout`` seconds): None on success, else the engine's reason."""
     try:
         pulled = docker.from_env(timeout=timeout)
         pulled.images.pull(tag)
@@ -97,7 +97,7 @@ def ensure_base_image(requested: str | None = None, report: Report = _quiet) -> 
     if requested:
         if image_present(client, requested):
             return BaseImage(requested, f"base image {requested}: present locally")
-        reason = _pull(client, requested)
+        reason = pull_image(client, requested)
         if reason is None:
             return BaseImage(requested, f"base image {requested}: pulled")
         raise ImageError(f"base image {requested} is not present locally and could not be pulled: {reason}")
@@ -106,7 +106,7 @@ def ensure_base_image(requested: str | None = None, report: Report = _quiet) -> 
         if image_present(client, tag):
             return BaseImage(tag, f"base image {tag}: present locally")
     report(f"base image: pulling {OFFICIAL_BASE_IMAGE}")
-    reason = _pull(client, OFFICIAL_BASE_IMAGE)
+    reason = pull_image(client, OFFICIAL_BASE_IMAGE)
     if reason is None:
         return BaseImage(OFFICIAL_BASE_IMAGE, f"base image {OFFICIAL_BASE_IMAGE}: pulled")
     report(f"base image: pull failed ({reason}); building {OFFLINE_BASE_IMAGE} offline with mmdebstrap")

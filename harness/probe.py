@@ -15,7 +15,7 @@ from docker.errors import NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from harness.cluster import ClusterError
+from harness.cluster_errors import ClusterError
 from harness.engine import docker_client
 from harness.labels import COMPOSE_SERVICE_LABEL, LABEL, RUN_LABEL, role_label
 from logline import FAIL, format_event

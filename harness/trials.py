@@ -66,7 +66,7 @@ class TrialResult:
         )
 
 
-def _kth_event(target: str, k: int, clients: list[str]) -> EventPredicate:
+def kth_event(target: str, k: int, clients: list[str]) -> EventPredicate:
     """True at the k-th event from the target's first line on, or when the target's part is over
     (the target client's own end; for the server, the end of every client)."""
     counted = 0
@@ -129,7 +129,7 @@ def sigterm_trial(cluster: Cluster, dataset: Dataset, trial: int, seed: int, gra
         try:
             cluster.inject(
                 fault,
-                after=_kth_event(result.target, result.after_events, cluster.client_services),
+                after=kth_event(result.target, result.after_events, cluster.client_services),
                 timeout=START_TIMEOUT,
                 since=mark,
             )

@@ -20,7 +20,7 @@ from harness.assertions import (
     assert_graceful_exit,
     assert_winners,
 )
-from harness.cluster import ClusterError
+from harness.cluster_errors import ClusterError
 from harness.engine import docker_client
 from harness.faults import Disconnect, Kill, Pause
 from harness.logs import where

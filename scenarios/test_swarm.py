@@ -5,7 +5,7 @@ swarm with ``--harness-backend swarm`` (``make swarm-scenarios``)."""
 import pytest
 
 from harness.assertions import assert_all_bets_stored, assert_no_failures, assert_winners
-from harness.swarm.cluster import STACK_LABEL
+from harness.labels import SWARM_STACK_LABEL
 
 pytestmark = pytest.mark.scenario
 
@@ -16,7 +16,7 @@ def test_replicated_client_service_takes_agencies_from_task_slots(cluster, agenc
     planted = {agency: agency % 3 for agency in range(1, 13)}
     data = agency_data(agencies=12, bets=30, winners=planted)
     with cluster(clients=12, data=data, backend="swarm", shape="replicated") as c:
-        services = harness_swarm.manager.services.list(filters={"label": f"{STACK_LABEL}={c.project}"})
+        services = harness_swarm.manager.services.list(filters={"label": f"{SWARM_STACK_LABEL}={c.project}"})
         assert sorted(s.name for s in services) == [f"{c.project}_client", f"{c.project}_server"]
         codes = c.wait_exit_all_clients(timeout=120)
         assert codes == {f"client{agency}": 0 for agency in range(1, 13)}
@@ -44,7 +44,7 @@ def test_teardown_removes_the_stack(cluster, agency_data, harness_swarm):
     c = cluster(clients=2, data=data, backend="swarm")
     with c:
         c.wait_exit_all_clients(timeout=60)
-    selector = {"label": f"{STACK_LABEL}={c.project}"}
+    selector = {"label": f"{SWARM_STACK_LABEL}={c.project}"}
     manager = harness_swarm.manager
     assert manager.services.list(filters=selector) == []
     assert manager.networks.list(filters=selector) == []

@@ -49,7 +49,7 @@ def run_generar_compose(
 
 
 @pytest.mark.parametrize("clients", [0, 1, 5])
-def test_writes_the_course_layout_of_harness_compose(tmp_path: Path, clients: int) -> None:
+def test_writes_the_course_layout_of_harness_render(tmp_path: Path, clients: int) -> None:
     assert GENERAR_COMPOSE.stat().st_mode & 0o111
     result = run_generar_compose("docker-compose-dev.yaml", str(clients), cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ from harness.exits import describe_client_exit
 from harness.faults import Disconnect, FaultError, Faults, Kill, Pause, Restart, harness_line
 from harness.logs import EventLog, parse_line, parse_lines
 from harness.logstream import LogHub
-from harness.trials import _kth_event
+from harness.trials import kth_event
 from protocol import AckStatus, ErrorCode, Finished, Ping, WinnersQuery, encode
 
 
@@ -146,9 +146,9 @@ def test_the_trial_trigger_counts_from_the_targets_first_line() -> None:
     log = EventLog()
     events = [event for service, line in lines if (event := log.feed(line, service)) is not None]
     assert len(events) == len(lines)
-    fires = _kth_event("client1", 2, ["client1"])
+    fires = kth_event("client1", 2, ["client1"])
     assert [fires(event) for event in events] == [False, False, False, True, True]
-    ends = _kth_event("server", 99, ["client1"])
+    ends = kth_event("server", 99, ["client1"])
     done = log.feed("action: shutdown | result: success | reason: done", "client1")
     assert done is not None
     assert [ends(event) for event in events] == [False] * 5 and ends(done)

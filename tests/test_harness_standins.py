@@ -9,20 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.standins import (
-    KINDS,
-    ExternalImage,
-    Kind,
-    StandInError,
-    busybox_rootfs,
-    ensure_from_images,
-    ensure_image,
-    external_images,
-    kind_for,
-    normalise,
-    parse_from_lines,
-    substitute,
-)
+from harness.standins.build import busybox_rootfs
+from harness.standins.ensure import ExternalImage, ensure_from_images, ensure_image
+from harness.standins.fromlines import external_images, normalise, parse_from_lines, substitute
+from harness.standins.kinds import KINDS, Kind, StandInError, kind_for
 
 # The course template's shape: a Go build stage and a busybox runtime.
 TEMPLATE_CLIENT = """\

@@ -1,14 +1,15 @@
 """``harness check [PATH]``: every contract check on a TP0 repository, with live progress, a table
-of exercise x check, JUnit XML and the containers' logs; exit 0 only if everything passed."""
+of exercise x check, JUnit XML and the containers' logs; exit 0 only if everything passed.
+
+``harness.cli.parser`` names ``cmd_check`` as the command's handler; it prints to ``harness.cli.console``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import threading
 import time
-from collections.abc import Callable
 
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
@@ -16,6 +17,7 @@ from harness.check.context import Check
 from harness.check.junit import write_junit
 from harness.check.runner import run_checks, select
 from harness.check.sut import Sut
+from harness.cli.console import console, report
 from harness.engine import docker_client
 from harness.verdicts import Verdict
 
@@ -75,7 +77,7 @@ class Progress:
         return table
 
 
-def cmd_check(args: argparse.Namespace, console: Console, report: Callable[[str], None]) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     sut = Sut.at(args.path, args.sut_ref) if args.path else Sut.at(Sut().root, args.sut_ref)
     exercises = [e.strip() for e in args.exercises.split(",") if e.strip()] if args.exercises else None
     checks = select(exercises, args.pattern)

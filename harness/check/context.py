@@ -19,7 +19,7 @@ from harness.check.build import SutImages, build_sut_images
 from harness.check.lines import Line, parse_contract_line
 from harness.check.run import SutRun
 from harness.check.sut import Sut, tree_digest
-from harness.cluster import ClusterError
+from harness.cluster_errors import ClusterError
 from harness.logstream import sortable_timestamp
 from harness.verdicts import Verdict
 

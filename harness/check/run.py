@@ -20,7 +20,8 @@ from harness.check.safecompose import (
     occupied_subnets,
     release_subnets,
 )
-from harness.cluster import Cluster, ClusterError, new_run_id, project_name
+from harness.cluster import Cluster, new_run_id, project_name
+from harness.cluster_errors import ClusterError
 from harness.images import ImageSet
 from harness.labels import CHECK_LABEL, LABEL, RUN_LABEL
 

@@ -14,7 +14,7 @@ from harness.check import ej1, ej2, ej3, ej4, ej5, ej6, ej7, ej8
 from harness.check.context import Check, CheckContext
 from harness.check.run import GeneratorFailed
 from harness.check.sut import EXERCISES, Sut
-from harness.cluster import ClusterError
+from harness.cluster_errors import ClusterError
 from harness.engine import EngineUnavailable
 from harness.images import ImageError
 from harness.verdicts import Verdict

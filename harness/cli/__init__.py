@@ -13,7 +13,8 @@ docker SDK, testcontainers or rich.
 - ``images``: ``base-image``, ``images``, ``standins``
 - ``clusters``: ``up``, ``logs``, ``down``, ``probe`` and the cluster a command starts
 - ``run``: ``run`` (live progress table, results, exit code, report)
-- ``check``: ``check`` (harness.check with this console)
+
+``check``'s code is ``harness.check.cli`` (it prints to ``console``).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from harness.images import ensure_images
 from harness.labels import CLI_LABEL, RUN_LABEL
 from harness.logstream import ContainerLogReader, LogHub
 from harness.probe import run_probe
-from harness.swarm import cli as swarm_cli
+from harness.swarm import runs as swarm_runs
 
 
 def state_dir() -> Path:
@@ -67,11 +67,11 @@ def new_cluster(args: argparse.Namespace, run_id: str) -> tuple[Cluster, dataset
 
 
 def _backend_options(args: argparse.Namespace, run_id: str) -> dict[str, Any]:
-    """``--backend swarm``: the swarm to deploy to (harness.swarm.cli) and the ``--shape``."""
+    """``--backend swarm``: the swarm to deploy to (harness.swarm.runs) and the ``--shape``."""
     if args.backend != SWARM:
         return {}
     keep = args.command == "up"  # the cluster outlives this process: `harness down` releases its swarm
-    swarm = swarm_cli.swarm_for_run(run_id, keep=keep, report=report)
+    swarm = swarm_runs.swarm_for_run(run_id, keep=keep, report=report)
     return {"backend": SWARM, "shape": args.shape, "swarm": swarm, "owns_swarm": not keep}
 
 
@@ -141,7 +141,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_down(args: argparse.Namespace) -> int:
     runs = _runs() if args.all else [_pick_run(args)]
     for run_id in runs:
-        services = swarm_cli.down_run(run_id)["services"]  # its swarm stack first, if it ran on swarm
+        services = swarm_runs.down_run(run_id)["services"]  # its swarm stack first, if it ran on swarm
         removed = stop_run(run_id, grace=args.grace)
         shutil.rmtree(state_dir() / run_id, ignore_errors=True)
         console.print(

@@ -180,7 +180,7 @@ COMMANDS = (
     ),
     Command(
         "check",
-        "harness.cli.check:cmd_check",
+        "harness.check.cli:cmd_check",
         "check a TP0 repository (default: this one) against the course contract",
         _check_arguments,
     ),

@@ -15,43 +15,11 @@ label, or pullable) is never replaced; a stand-in already tagged is replaced by 
 as a pull succeeds.
 
 ``fromlines`` reads the Dockerfiles, ``kinds`` says what each stand-in is, ``ensure`` decides per
-image (present, pulled or stand-in) and ``build`` makes the stand-ins on the engine.
+image (present, pulled or stand-in) and ``build`` makes the stand-ins on the engine. This package
+exports only what the rest of the harness uses; the rest is imported from its module.
 """
 
-from harness.standins.build import PULL_TIMEOUT, DockerEngine, busybox_rootfs
-from harness.standins.ensure import (
-    DEFAULT_DOCKERFILES,
-    Engine,
-    ExternalImage,
-    StandIn,
-    collect_external_images,
-    ensure_from_images,
-    ensure_image,
-)
-from harness.standins.fromlines import FromLine, external_images, normalise, parse_from_lines, substitute
-from harness.standins.kinds import KINDS, STANDIN_REPOSITORY, Kind, Report, StandInError, kind_for, repository_of
+from harness.standins.ensure import DEFAULT_DOCKERFILES, ensure_from_images
+from harness.standins.kinds import StandInError
 
-__all__ = [
-    "DEFAULT_DOCKERFILES",
-    "KINDS",
-    "PULL_TIMEOUT",
-    "STANDIN_REPOSITORY",
-    "DockerEngine",
-    "Engine",
-    "ExternalImage",
-    "FromLine",
-    "Kind",
-    "Report",
-    "StandIn",
-    "StandInError",
-    "busybox_rootfs",
-    "collect_external_images",
-    "ensure_from_images",
-    "ensure_image",
-    "external_images",
-    "kind_for",
-    "normalise",
-    "parse_from_lines",
-    "repository_of",
-    "substitute",
-]
+__all__ = ["DEFAULT_DOCKERFILES", "StandInError", "ensure_from_images"]

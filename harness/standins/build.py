@@ -36,7 +36,7 @@ class DockerEngine:
             raise StandInError(f"{image}: the engine refuses the name ({exc.explanation or exc})") from None
 
     def pull(self, image: str) -> str | None:
-        return images._pull(docker_client(), image, timeout=self.pull_timeout)
+        return images.pull_image(docker_client(), image, timeout=self.pull_timeout)
 
     def tag(self, source: str, target: str) -> None:
         repository, _, tag = target.rpartition(":")

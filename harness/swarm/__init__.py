@@ -1,4 +1,4 @@
 """Docker Swarm backend: stack rendering (``stack``), the running cluster (``cluster``) over its
 tasks (``tasks``), their logs (``servicelogs``) and the stack's removal (``removal``), the engine it
-deploys to (``engines``) and several local nodes on one machine (``nodes``, on the host commands of
-``host``)."""
+deploys to (``engines``), several local nodes on one machine (``nodes``, on the host commands of
+``host``; ``harness swarm``: ``cli``) and the swarm of a ``harness`` run (``runs``)."""

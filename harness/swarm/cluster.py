@@ -34,7 +34,7 @@ from harness.cluster import Cluster
 from harness.cluster_errors import ClusterError, WaitTimeout
 from harness.exits import unexpected_exit
 from harness.faults import FAULT_ACTION
-from harness.labels import RUN_LABEL, SWARM_STACK_LABEL
+from harness.labels import RUN_LABEL
 from harness.logs import where
 from harness.swarm import stack
 from harness.swarm.engines import SwarmEngine, local_swarm
@@ -44,7 +44,6 @@ from harness.swarm.tasks import NEVER_RAN_STATES, STARTED_STATES, TASK_POLL, TER
 from logline import SUCCESS
 from logline.actions import PLACEMENT
 
-STACK_LABEL = SWARM_STACK_LABEL
 DEPLOY_TIMEOUT = 180  # seconds for `docker stack deploy` and for the first tasks to start
 START_PER_TASK = 1.0  # more seconds per task started at once (one node starts 500 in ~4-8 min here)
 

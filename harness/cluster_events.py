@@ -1,4 +1,4 @@
-"""A cluster's timeline: its services' log events and the harness's own lines (faults, signals,
+"""A cluster's events: its services' log events and the harness's own lines (faults, signals,
 trials) in one ``LogHub``, read, followed, waited on and annotated. ``Cluster`` (either backend)
 offers these to scenarios; a wait that times out says what the cluster was doing (``_explain``,
 each backend's own).
@@ -15,7 +15,7 @@ from harness.logs import Event, EventLog
 from harness.logstream import EventPredicate, LogHub
 
 
-class Timeline:
+class ClusterEvents:
     """The events side of a cluster, over its ``hub``."""
 
     hub: LogHub
