@@ -14,6 +14,7 @@ import select
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -56,45 +57,33 @@ def connect(worker: Worker) -> tuple[socket.socket, socket.socket]:
     client = socket.create_connection(worker.listener.getsockname()[:2], timeout=WAIT)
     deadline = time.monotonic() + WAIT
     while not worker.connections:
-        assert time.monotonic() < deadline, f"the worker did not accept a connection within {WAIT}s"
+        if time.monotonic() > deadline:
+            client.close()
+            raise AssertionError(f"the worker did not accept a connection within {WAIT}s")
         worker.tick()
     (accepted,) = worker.connections.values()
     return client, accepted.sock
 
 
 def test_a_request_waiting_unread_past_read_timeout_is_answered_not_dropped(worker: Worker) -> None:
-    client, server_side = with_closing(*connect(worker))
-    client.sendall(encode(Ping(0, b"still here")))
-    readable, _, _ = select.select([server_side], [], [], WAIT)
-    assert readable, f"the PING did not reach the worker's socket within {WAIT}s"
+    client, server_side = connect(worker)
+    with closing(client):
+        client.sendall(encode(Ping(0, b"still here")))
+        readable, _, _ = select.select([server_side], [], [], WAIT)
+        assert readable, f"the PING did not reach the worker's socket within {WAIT}s"
 
-    worker._drop_inactive(time.monotonic() + READ_TIMEOUT + 1)  # the end of a tick that took too long
-    worker.tick()
+        worker._drop_inactive(time.monotonic() + READ_TIMEOUT + 1)  # the end of a tick that took too long
+        worker.tick()
 
-    assert recv_message(client) == Pong(0, b"still here")
-    assert len(worker.connections) == 1
+        assert recv_message(client) == Pong(0, b"still here")
+        assert len(worker.connections) == 1
 
 
 def test_a_peer_that_sent_nothing_is_still_dropped_after_read_timeout(worker: Worker) -> None:
-    client, _ = with_closing(*connect(worker))
+    client, _ = connect(worker)
+    with closing(client):
+        worker._drop_inactive(time.monotonic() + READ_TIMEOUT + 1)
 
-    worker._drop_inactive(time.monotonic() + READ_TIMEOUT + 1)
-
-    reply = recv_message(client)
-    assert isinstance(reply, Error) and reply.code is ErrorCode.TIMEOUT, reply
-    assert not worker.connections
-
-
-_open: list[socket.socket] = []
-
-
-def with_closing(client: socket.socket, server_side: socket.socket) -> tuple[socket.socket, socket.socket]:
-    _open.append(client)
-    return client, server_side
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    while _open:
-        _open.pop().close()
+        reply = recv_message(client)
+        assert isinstance(reply, Error) and reply.code is ErrorCode.TIMEOUT, reply
+        assert not worker.connections
