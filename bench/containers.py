@@ -6,17 +6,19 @@ import contextlib
 import functools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from harness.cluster import Cluster
 from harness.data import Dataset
-from harness.engine import sweep
+from harness.engine import docker_client, sweep
 from harness.images import ImageSet, build_image, ensure_images
-from harness.labels import BENCH_LABEL, RUN_LABEL
+from harness.labels import BENCH_LABEL, COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, RUN_LABEL, SWARM_STACK_LABEL
 from harness.logs import Event
+from harness.swarm.cluster import SwarmCluster
+from harness.swarm.stack import REPLICATED_CLIENT
 
 SERVER_ROOT: Path | None = None  # another tree whose server/ goes into the server image (A/B runs)
 
@@ -107,6 +109,45 @@ def working_set(container_id: str) -> int | None:
     return None
 
 
+SWARM_SERVICE_LABEL = "com.docker.swarm.service.name"  # Swarm's own: <stack>_<service>
+SWARM_TASK_LABEL = "com.docker.swarm.task.name"  # <stack>_<service>.<slot>.<task id> (replicated)
+
+
+def service_of(labels: Mapping[str, str], project: str) -> str | None:
+    """The cluster's name for a container (``server``, ``client7``) from its labels alone: compose's
+    service label, or for a swarm task its service, with the task slot for the replicated
+    ``client`` service (its tasks are agencies ``client1``..``clientN``)."""
+    if COMPOSE_SERVICE_LABEL in labels:
+        return labels[COMPOSE_SERVICE_LABEL]
+    service = labels.get(SWARM_SERVICE_LABEL, "").removeprefix(f"{project}_")
+    if not service:
+        return None
+    if service == REPLICATED_CLIENT:
+        slot = labels.get(SWARM_TASK_LABEL, "").removeprefix(f"{project}_").split(".")
+        return f"{service}{slot[1]}" if len(slot) >= 2 and slot[1].isdigit() else None
+    return service
+
+
+def container_ids(cluster: Cluster) -> dict[str, str]:
+    """service -> container id, from one container listing per engine: no container is inspected
+    (inspecting each of 500 swarm tasks through the nodes' engines, at load ~250, did not finish
+    within the run, and the sampler then had nothing to sample)."""
+    if isinstance(cluster, SwarmCluster):
+        swarm = cluster.swarm
+        engines = list({id(c): c for c in [swarm.manager, *swarm.node_clients.values()]}.values())
+        selector = f"{SWARM_STACK_LABEL}={cluster.project}"
+    else:
+        engines = [docker_client()]
+        selector = f"{COMPOSE_PROJECT_LABEL}={cluster.project}"
+    found: dict[str, str] = {}
+    for engine in engines:
+        for summary in engine.api.containers(all=True, filters={"label": selector}):
+            service = service_of(summary.get("Labels") or {}, cluster.project)
+            if service is not None:
+                found[service] = summary["Id"]
+    return found
+
+
 class MemorySampler(threading.Thread):
     """Samples each container's working set every ``interval`` s (cgroup files, else ``docker stats``)."""
 
@@ -120,7 +161,7 @@ class MemorySampler(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
-        ids = {service: container.id for service, container in self.cluster.containers().items()}
+        ids = container_ids(self.cluster)
         deadline = time.monotonic() + self.max_seconds
         if ids and working_set(next(iter(ids.values()))) is None:
             self.source = "docker stats"

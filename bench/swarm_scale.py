@@ -34,6 +34,22 @@ COLUMNS = [
 ]
 
 
+def loaded_machine_settings(clients: int) -> dict[str, dict[str, str]]:
+    """The system's settings for hundreds of agencies sharing 2 cores with their server, on every
+    backend alike (docs/benchmarks.md, part 7). While the agencies start, each server worker gets
+    0.1-1% of a CPU and waits on the run queue 50-130% of the wall time (one container among
+    hundreds of equal CPU shares), so replies take far longer than the agencies' default 10 s; they
+    time out and reconnect together, and the course's listen backlog of 5 drops their SYNs
+    (8,420 listen overflows in one run). So: a backlog for every agency at once, and agencies that
+    wait for a starved server (60 s per reply, 300 s without a working connection). And a
+    winners query held 20 s instead of 1 s: hundreds of agencies polling every 1-3 s ask more than
+    a starved server answers."""
+    return {
+        "server_env": {"SERVER_LISTEN_BACKLOG": str(max(clients, 128)), "WINNERS_HOLD": "20"},
+        "client_env": {"CLI_READ_TIMEOUT": "60", "CLI_CONNECT_DEADLINE": "300"},
+    }
+
+
 def run(client_counts: list[int], bets_each: int, runs: int, nodes: int, report: Report) -> PartResult:
     from harness.swarm.engines import local_swarm
     from harness.swarm.nodes import LocalSwarmNodes, nodes_up
@@ -62,7 +78,8 @@ def run(client_counts: list[int], bets_each: int, runs: int, nodes: int, report:
                     for attempt in range(runs):
                         workdir = Path(tmp) / f"{backend}-{clients}-{attempt}"
                         try:
-                            row = {"backend": backend, **run_once(dataset, workdir, **options())}
+                            settings = loaded_machine_settings(clients)
+                            row = {"backend": backend, **run_once(dataset, workdir, **options(), **settings)}
                         except Exception as exc:  # one failed run is a row with its error; the rest still run
                             failed = f"swarm-scale {backend} clients={clients} run {attempt + 1}/{runs}: FAILED"
                             report(f"{failed}: {str(exc)[:300]}")

@@ -55,6 +55,16 @@ class Connection:
     def held(self) -> bool:
         return self.hold_deadline is not None
 
+    def has_pending_input(self) -> bool:
+        """Bytes, an EOF or a reset wait to be read: the peer did something not looked at yet."""
+        try:
+            self.sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True  # a reset: reading it closes the connection with the right reason
+        return True
+
     def receive(self) -> tuple[Header, bytes] | None:
         """Read what is available of the current frame; the frame once it is complete.
 

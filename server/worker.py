@@ -53,22 +53,30 @@ class Worker:
         self._accept_paused_until: float | None = None
 
     def run(self) -> None:
+        self.start()
+        try:
+            while not shutdown.requested() and os.getppid() == self.parent_pid:
+                self.tick()
+        finally:
+            self.stop()
+
+    def start(self) -> None:
         self.lottery.open()
         self.selector.register(self.listener, selectors.EVENT_READ, None)
         log_event(WORKER_START, SUCCESS, worker=self.index, pid=os.getpid())
-        try:
-            while not shutdown.requested() and os.getppid() == self.parent_pid:
-                for key, _ in self.selector.select(TICK):
-                    if key.data is None:
-                        self._accept()
-                    else:
-                        self._serve(key.data)
-                now = time.monotonic()
-                self._resume_accepting(now)
-                self._answer_held(now)
-                self._drop_inactive(now)
-        finally:
-            self._stop()
+
+    def tick(self) -> None:
+        """Accept and serve what is ready (waiting up to ``TICK``), then answer held queries and
+        drop the connections that went quiet."""
+        for key, _ in self.selector.select(TICK):
+            if key.data is None:
+                self._accept()
+            else:
+                self._serve(key.data)
+        now = time.monotonic()
+        self._resume_accepting(now)
+        self._answer_held(now)
+        self._drop_inactive(now)
 
     # -- accepting -----------------------------------------------------------------------
 
@@ -148,6 +156,11 @@ class Worker:
                 if inactive <= timeout:
                     continue
                 reason = f"idle for {inactive:.1f}s"
+            if connection.has_pending_input():
+                # the peer did send: this worker has not read it yet (a tick that took longer than
+                # READ_TIMEOUT, e.g. a starved CPU, or the connection was accepted in this tick);
+                # the next tick reads it
+                continue
             self._fail(connection, Rejection(ErrorCode.TIMEOUT, reason, connection.agency))
 
     def _guarded(self, connection: Connection, action: Callable[[], None]) -> None:
@@ -203,7 +216,7 @@ class Worker:
 
     # -- stopping ------------------------------------------------------------------------
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
         """Close everything without sending more; a frame being handled has been finished."""
         if self._accept_paused_until is None:
             self.selector.unregister(self.listener)

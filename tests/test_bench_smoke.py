@@ -66,3 +66,19 @@ def test_medians_percentiles_slopes_and_folded_stacks() -> None:
 def test_markdown_table_of_a_part() -> None:
     part = PartResult("x", "Title", ["a", "b"], rows=[{"a": 1, "b": 0.5, "runs": 3}], notes=["a note"])
     assert cli.markdown_table(part).splitlines()[:4] == ["**Title**", "", "| a | b | runs |", "| --- | --- | --- |"]
+
+
+def test_the_memory_sampler_names_containers_from_their_labels_without_inspecting_them() -> None:
+    from bench.containers import SWARM_SERVICE_LABEL, SWARM_TASK_LABEL, service_of
+    from harness.labels import COMPOSE_SERVICE_LABEL
+
+    project = "lottery-ab12"
+    assert service_of({COMPOSE_SERVICE_LABEL: "client4"}, project) == "client4"
+    server = {SWARM_SERVICE_LABEL: f"{project}_server", SWARM_TASK_LABEL: f"{project}_server.1.x9"}
+    assert service_of(server, project) == "server"
+    replica = {SWARM_SERVICE_LABEL: f"{project}_client", SWARM_TASK_LABEL: f"{project}_client.417.k2"}
+    assert service_of(replica, project) == "client417"
+    per_agency = {SWARM_SERVICE_LABEL: f"{project}_client3", SWARM_TASK_LABEL: f"{project}_client3.1.q"}
+    assert service_of(per_agency, project) == "client3"
+    assert service_of({SWARM_SERVICE_LABEL: f"{project}_client"}, project) is None  # no slot: not an agency
+    assert service_of({}, project) is None
