@@ -89,6 +89,13 @@ def leftovers(session: str, runs: list[str]) -> list[str]:
     return found
 
 
+def as_from_a_terminal() -> None:
+    # A job started in the background by a shell without job control (a CI script's `make test &`)
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the example
+    # gets SIGINT as it would from a terminal, where it is never ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def pytest_in(directory: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
@@ -98,6 +105,7 @@ def pytest_in(directory: Path, *args: str, **env: str) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # a process group of its own: Ctrl-C reaches pytest and compose
+        preexec_fn=as_from_a_terminal,
     )
 
 
