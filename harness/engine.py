@@ -192,8 +192,15 @@ def remove_network(network: Any) -> int:
         except NotFound:
             return 0
         except APIError as exc:
-            if "active endpoints" not in str(exc) or time.monotonic() > deadline:
+            if "active endpoints" not in str(exc):
                 raise
+            if time.monotonic() > deadline:
+                raise APIError(
+                    f"network {network.name}",
+                    response=exc.response,
+                    explanation=f"{exc.explanation}, {NETWORK_REMOVE_TIMEOUT:g}s after its containers went:"
+                    " the engine lost track of an endpoint (restarting dockerd frees the network)",
+                ) from None
         with contextlib.suppress(NotFound, APIError):
             network.reload()
             for endpoint in network.attrs.get("Containers") or {}:
@@ -212,14 +219,20 @@ def sweep(labels: Mapping[str, str], client: docker.DockerClient | None = None) 
     if ids:
         with ThreadPoolExecutor(max_workers=min(API_THREADS, len(ids))) as pool:
             removed["containers"] = sum(pool.map(lambda container_id: remove_container(container_id, engine), ids))
+    refused: list[APIError] = []  # every other network and volume is still removed
     for network in networks(labels, engine):
-        removed["networks"] += remove_network(network)
+        try:
+            removed["networks"] += remove_network(network)
+        except APIError as error:
+            refused.append(error)
     for volume in engine.volumes.list(filters={"label": selector}):
         try:
             volume.remove(force=True)
             removed["volumes"] += 1
         except NotFound:
             pass
+    if refused:
+        raise refused[0]
     return removed
 
 

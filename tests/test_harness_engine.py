@@ -86,6 +86,38 @@ def test_wait_exits_handles_ended_containers_in_parallel_before_yielding_them() 
     assert sorted(handled) == ["first", "second"]
 
 
+class StuckNetwork:
+    """A network the engine will not remove: "has active endpoints", none listed (the engine's bug)."""
+
+    name = "lottery-abc_lottery"
+    attrs: dict[str, Any] = {"Containers": {}}
+
+    def remove(self) -> None:
+        raise APIError("403 Forbidden", explanation=f"network {self.name} has active endpoints")
+
+    def reload(self) -> None:
+        pass
+
+
+def test_a_network_the_engine_will_not_free_is_named_with_what_frees_it(monkeypatch) -> None:
+    monkeypatch.setattr(engine, "NETWORK_REMOVE_TIMEOUT", 0.3)
+    with pytest.raises(APIError) as raised:
+        engine.remove_network(StuckNetwork())
+    assert "has active endpoints" in str(raised.value) and "restarting dockerd" in str(raised.value)
+
+
+def test_sweep_removes_the_other_networks_before_saying_one_is_stuck(monkeypatch) -> None:
+    removed: list[str] = []
+    free = SimpleNamespace(name="free", remove=lambda: removed.append("free"))
+    monkeypatch.setattr(engine, "NETWORK_REMOVE_TIMEOUT", 0.3)
+    monkeypatch.setattr(engine, "container_ids", lambda labels, client: [])
+    monkeypatch.setattr(engine, "networks", lambda labels, client: [StuckNetwork(), free])
+    no_volumes = SimpleNamespace(volumes=SimpleNamespace(list=lambda filters: []))
+    with pytest.raises(APIError, match="active endpoints"):
+        engine.sweep({"lottery-harness.run": "abc"}, cast(Any, no_volumes))
+    assert removed == ["free"]
+
+
 def test_an_unexpected_exit_names_the_code_what_it_means_and_the_last_lines() -> None:
     events = parse_lines("action: lote_confirmado | result: success | lote: 1 | cantidad: 5 | total: 5", "client2")
     text = unexpected_exit("client2", 137, 0, events, ["client1"], ["last line"])

@@ -4,13 +4,13 @@ whatever the session labelled and left."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from docker.errors import APIError
 
 from harness.backends import COMPOSE, SWARM
 from harness.cluster import Cluster
@@ -26,8 +26,12 @@ from harness.report import write_index
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Remove whatever this session labelled and left (Ctrl-C included), unless asked to keep it."""
     if clusters_made and not session.config.getoption("--harness-keep"):
-        with contextlib.suppress(EngineUnavailable):
+        try:
             sweep({SESSION_LABEL: SESSION_ID})
+        except EngineUnavailable:
+            pass
+        except APIError as error:  # said, not raised: a crash here would also lose the junit XML
+            harness_lines(session.config)(f"left on the engine by this session: {error.explanation or error}")
 
 
 @pytest.fixture
