@@ -112,7 +112,7 @@ def _foreign_containers(own_label: str | None) -> int | None:
     with contextlib.suppress(Exception):
         from harness.engine import docker_client
 
-        containers = docker_client().containers.list()
+        containers = docker_client().containers.list(ignore_removed=True)
         return sum(1 for c in containers if own_label is None or own_label not in c.labels)
     return None
 

@@ -239,5 +239,7 @@ def sweep(labels: Mapping[str, str], client: docker.DockerClient | None = None) 
 def stop_and_sweep(labels: Mapping[str, str], grace: float = 10) -> dict[str, int]:
     """Stop every container carrying all ``labels`` (``stop_quietly``), then ``sweep`` them."""
     client = docker_client()
-    stop_all_quietly(client.containers.list(all=True, filters={"label": label_selector(labels)}), grace)
+    stop_all_quietly(
+        client.containers.list(ignore_removed=True, all=True, filters={"label": label_selector(labels)}), grace
+    )
     return sweep(labels)

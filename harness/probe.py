@@ -55,7 +55,7 @@ def _network_and_image(run_id: str) -> tuple[Network, str]:
     client = docker_client()
     network = _network(run_id)
     clients = client.containers.list(
-        all=True, filters={"label": [f"{RUN_LABEL}={run_id}", f"{COMPOSE_SERVICE_LABEL}=client1"]}
+        ignore_removed=True, all=True, filters={"label": [f"{RUN_LABEL}={run_id}", f"{COMPOSE_SERVICE_LABEL}=client1"]}
     )
     if not clients:
         raise ClusterError(f"run {run_id}: no client container to take the image from")

@@ -27,4 +27,4 @@ def test_container_parts_run_and_clean_up(harness_images: ImageSet, tmp_path: Pa
     assert scale["clients"] == 1 and scale["wall_s"] > 0
     (overhead,) = parts["overhead"]["rows"]
     assert overhead["total_s"] >= overhead["up_s"] > 0
-    assert docker_client().containers.list(all=True, filters={"label": BENCH_LABEL}) == []
+    assert docker_client().containers.list(ignore_removed=True, all=True, filters={"label": BENCH_LABEL}) == []

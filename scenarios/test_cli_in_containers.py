@@ -25,7 +25,7 @@ def resources_of(run_id: str) -> list[str]:
     """The containers and networks the CLI's run ``run_id`` left (only its own: other runs may be up)."""
     client = docker_client()
     labelled = {"label": [f"{CLI_LABEL}=1", f"{RUN_LABEL}={run_id}"]}
-    return [c.name for c in client.containers.list(all=True, filters=labelled)] + [
+    return [c.name for c in client.containers.list(ignore_removed=True, all=True, filters=labelled)] + [
         n.name for n in client.networks.list(filters=labelled)
     ]
 
@@ -69,7 +69,7 @@ def test_up_logs_probe_down(state):
     assert "action: config | result: success" in logs.stdout
 
     server = docker_client().containers.list(
-        filters={"label": [f"{RUN_LABEL}={run_id}", f"{COMPOSE_SERVICE_LABEL}=server"]}
+        ignore_removed=True, filters={"label": [f"{RUN_LABEL}={run_id}", f"{COMPOSE_SERVICE_LABEL}=server"]}
     )[0]
     server.stop(timeout=10)
     unhealthy = harness("probe", "--run", run_id, state=state)

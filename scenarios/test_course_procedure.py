@@ -134,7 +134,11 @@ def course_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CourseRepo
     # The course's names and image tags are the machine's, not this run's: one course module at a time.
     with host_lock("course-layout", COURSE_NAMES_WAIT, "the course's container names and server:latest"):
         names = ["server", *(f"client{number}" for number in range(1, 11))]
-        taken = [container.name for container in engine.containers.list(all=True) if container.name in names]
+        taken = [
+            container.name
+            for container in engine.containers.list(ignore_removed=True, all=True)
+            if container.name in names
+        ]
         if taken:
             pytest.fail(f"containers {taken} exist on this engine: the course's procedure needs those names free")
         run(["docker", "build", "-q", "-f", "./server/Dockerfile", "-t", "server:latest", "."], root)

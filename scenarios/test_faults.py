@@ -160,7 +160,9 @@ def wait_for_container(workdir_prefix: str, service: str, timeout: float):
     """The running container of ``service`` in the compose project whose folder starts with the prefix."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for container in docker_client().containers.list(filters={"label": f"com.docker.compose.service={service}"}):
+        for container in docker_client().containers.list(
+            ignore_removed=True, filters={"label": f"com.docker.compose.service={service}"}
+        ):
             if container.labels.get("com.docker.compose.project.working_dir", "").startswith(workdir_prefix):
                 return container
         time.sleep(0.05)  # another process starts it: poll the engine

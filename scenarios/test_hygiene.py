@@ -83,7 +83,9 @@ def leftovers(session: str, runs: list[str]) -> list[str]:
     found = []
     for label in [f"{SESSION_LABEL}={session}", *(f"{RUN_LABEL}={run}" for run in runs)]:
         selector = {"label": label}
-        found += [f"container {c.name}" for c in engine.containers.list(all=True, filters=selector)]
+        found += [
+            f"container {c.name}" for c in engine.containers.list(ignore_removed=True, all=True, filters=selector)
+        ]
         found += [f"network {n.name}" for n in engine.networks.list(filters=selector)]
         found += [f"volume {v.name}" for v in engine.volumes.list(filters=selector)]
     return found

@@ -49,4 +49,4 @@ def test_teardown_removes_the_stack(cluster, agency_data, harness_swarm):
     assert manager.services.list(filters=selector) == []
     assert manager.networks.list(filters=selector) == []
     assert manager.configs.list(filters=selector) == []
-    assert manager.containers.list(all=True, filters=selector) == []
+    assert manager.containers.list(ignore_removed=True, all=True, filters=selector) == []

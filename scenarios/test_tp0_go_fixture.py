@@ -90,6 +90,7 @@ class Stack:
 
     def container(self, service: str) -> Container:
         found = docker_client().containers.list(
+            ignore_removed=True,
             all=True,
             filters={"label": [f"{COMPOSE_PROJECT_LABEL}={self.project}", f"{COMPOSE_SERVICE_LABEL}={service}"]},
         )

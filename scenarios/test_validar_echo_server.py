@@ -30,7 +30,9 @@ def validar(container: str, probe_image: str) -> tuple[str, int]:
 
 
 def impostor_name(run_id: str) -> str:
-    found = docker_client().containers.list(filters={"label": [f"{RUN_LABEL}={run_id}", f"{role_label('impostor')}=1"]})
+    found = docker_client().containers.list(
+        ignore_removed=True, filters={"label": [f"{RUN_LABEL}={run_id}", f"{role_label('impostor')}=1"]}
+    )
     assert len(found) == 1, found
     return found[0].name
 

@@ -109,7 +109,9 @@ def _pick_run(args: argparse.Namespace) -> str:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     run_id = _pick_run(args)
-    containers = docker_client().containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+    containers = docker_client().containers.list(
+        ignore_removed=True, all=True, filters={"label": f"{RUN_LABEL}={run_id}"}
+    )
     by_service = {c.labels.get("com.docker.compose.service", c.name): c for c in containers}
     if args.service and args.service not in by_service:
         raise UsageError(f"no service {args.service!r} in run {run_id} (have: {', '.join(sorted(by_service))})")
