@@ -165,6 +165,10 @@ def remove_container(container_id: str, client: docker.DockerClient | None = Non
         (client or docker_client()).api.remove_container(container_id, force=True, v=True)
     except NotFound:
         return 0
+    except APIError as error:
+        if error.status_code == 409 and "already in progress" in str(error):
+            return 0  # another remover (a parallel teardown, the sweep after it) is removing it
+        raise
     return 1
 
 

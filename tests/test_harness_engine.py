@@ -86,6 +86,17 @@ def test_wait_exits_handles_ended_containers_in_parallel_before_yielding_them() 
     assert sorted(handled) == ["first", "second"]
 
 
+def test_a_container_another_remover_is_removing_counts_as_not_removed_here() -> None:
+    def remove_container(container_id: str, force: bool, v: bool) -> None:
+        response = SimpleNamespace(status_code=409, reason="Conflict", url="/containers/abc")
+        raise APIError(
+            "409 Conflict", response=cast(Any, response), explanation="removal of container abc is already in progress"
+        )
+
+    client = SimpleNamespace(api=SimpleNamespace(remove_container=remove_container))
+    assert engine.remove_container("abc", cast(Any, client)) == 0
+
+
 class StuckNetwork:
     """A network the engine will not remove: "has active endpoints", none listed (the engine's bug)."""
 
