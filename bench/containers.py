@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -15,7 +16,14 @@ from harness.cluster import Cluster
 from harness.data import Dataset
 from harness.engine import docker_client, sweep
 from harness.images import ImageSet, build_image, ensure_images
-from harness.labels import BENCH_LABEL, COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, RUN_LABEL, SWARM_STACK_LABEL
+from harness.labels import (
+    BENCH_LABEL,
+    BENCH_OWNER_LABEL,
+    COMPOSE_PROJECT_LABEL,
+    COMPOSE_SERVICE_LABEL,
+    RUN_LABEL,
+    SWARM_STACK_LABEL,
+)
 from harness.logs import Event
 from harness.swarm.cluster import SwarmCluster
 from harness.swarm.stack import REPLICATED_CLIENT
@@ -36,9 +44,8 @@ def images() -> ImageSet:
 def bench_cluster(clients: int, data: Dataset | Path, workdir: Path, **options: Any) -> Iterator[Cluster]:
     """A cluster labelled as the benchmark's; removed on the way out, Ctrl-C included. ``options``
     go to ``Cluster`` (e.g. ``backend="swarm"``)."""
-    cluster = Cluster(
-        clients=clients, data=data, images=images(), workdir=workdir, labels={BENCH_LABEL: "1"}, **options
-    )
+    labels = {BENCH_LABEL: "1", BENCH_OWNER_LABEL: str(os.getpid())}
+    cluster = Cluster(clients=clients, data=data, images=images(), workdir=workdir, labels=labels, **options)
     try:
         yield cluster
     finally:
@@ -51,9 +58,34 @@ def bench_cluster(clients: int, data: Dataset | Path, workdir: Path, **options: 
 
 
 def sweep_all() -> None:
-    """Whatever a benchmark left labelled (after a crash of a previous run)."""
+    """Whatever a crashed earlier benchmark left: the clusters whose benchmark process is gone. A
+    benchmark still running (another suite's, another terminal's) keeps its clusters."""
     with contextlib.suppress(Exception):
-        sweep({BENCH_LABEL: "1"})
+        client = docker_client()
+        labelled = {"label": [f"{BENCH_LABEL}=1"]}
+        found = [
+            *client.containers.list(all=True, sparse=True, filters=labelled),
+            *client.networks.list(filters=labelled),
+        ]
+        owners = {
+            (item.attrs.get("Labels") or {}).get(RUN_LABEL): (item.attrs.get("Labels") or {}).get(BENCH_OWNER_LABEL)
+            for item in found
+        }
+        for run, owner in owners.items():
+            if run and not _process_alive(owner):
+                sweep({RUN_LABEL: run})
+
+
+def _process_alive(pid: str | None) -> bool:
+    if pid is None or not pid.isdigit():
+        return False  # made before clusters carried their owner: a leftover
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def event_epoch(event: Event | None) -> float | None:

@@ -12,6 +12,7 @@ RUN_LABEL = f"{LABEL}.run"
 SESSION_LABEL = f"{LABEL}.session"
 CLI_LABEL = f"{LABEL}.cli"  # clusters started by `harness up`
 BENCH_LABEL = f"{LABEL}.bench"
+BENCH_OWNER_LABEL = f"{LABEL}.bench-owner"  # the pid of the benchmark process that made the cluster
 STANDIN_LABEL = f"{LABEL}.standin"  # offline stand-ins for a Dockerfile's FROM images
 CHECK_LABEL = f"{LABEL}.check"  # clusters of `harness check` (a system under test's compose file)
 SUT_IMAGE_LABEL = f"{LABEL}.sut-image"  # images built from a system under test's Dockerfiles

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.scenario
 
 def test_container_parts_run_and_clean_up(harness_images: ImageSet, tmp_path: Path, capsys) -> None:
     from harness.engine import docker_client
-    from harness.labels import BENCH_LABEL
+    from harness.labels import BENCH_LABEL, BENCH_OWNER_LABEL
 
     results = tmp_path / "bench.json"
     code = cli.main(["--quick", "--parts", "e2e,scale,overhead", "--json", str(results)])
@@ -27,4 +28,5 @@ def test_container_parts_run_and_clean_up(harness_images: ImageSet, tmp_path: Pa
     assert scale["clients"] == 1 and scale["wall_s"] > 0
     (overhead,) = parts["overhead"]["rows"]
     assert overhead["total_s"] >= overhead["up_s"] > 0
-    assert docker_client().containers.list(ignore_removed=True, all=True, filters={"label": BENCH_LABEL}) == []
+    ours = {"label": [f"{BENCH_LABEL}=1", f"{BENCH_OWNER_LABEL}={os.getpid()}"]}  # another suite may bench too
+    assert docker_client().containers.list(ignore_removed=True, all=True, filters=ours) == []
