@@ -26,6 +26,7 @@ from harness.labels import (
 )
 from harness.logs import Event
 from harness.swarm.cluster import SwarmCluster
+from harness.swarm.host import alive
 from harness.swarm.stack import REPLICATED_CLIENT
 
 SERVER_ROOT: Path | None = None  # another tree whose server/ goes into the server image (A/B runs)
@@ -77,15 +78,8 @@ def sweep_all() -> None:
 
 
 def _process_alive(pid: str | None) -> bool:
-    if pid is None or not pid.isdigit():
-        return False  # made before clusters carried their owner: a leftover
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """False for a cluster made before clusters carried their owner: a leftover."""
+    return pid is not None and pid.isdigit() and alive(int(pid))
 
 
 def event_epoch(event: Event | None) -> float | None:
