@@ -26,6 +26,7 @@ from docker.errors import APIError
 from harness.engine import docker_client, remove_network
 from harness.hostlock import host_lock
 from harness.labels import SWARM_NODE_LABEL
+from harness.swarm.host import alive
 
 STATE_DIRECTORY = Path(os.environ.get("HARNESS_SWARM_STATE", "/tmp/lottery-harness-swarm"))
 SWARM_STATE_WAIT = 300  # another run's `swarm init` or `swarm leave`, on a loaded machine
@@ -93,13 +94,7 @@ def _locked_state() -> Iterator[dict[str, object]]:
 def _alive(pid: object) -> bool:
     if not isinstance(pid, int):
         return True  # a run id: held until `harness down`
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return alive(pid)
 
 
 def acquire_local_swarm(holder: str, pid: int | None = None) -> bool:

@@ -40,6 +40,8 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    except PermissionError:  # another user's process: alive
+        return True
     # a zombie (our own child) counts as gone
     with contextlib.suppress(OSError):
         if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
