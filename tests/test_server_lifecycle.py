@@ -14,7 +14,7 @@ from helpers import REPO_ROOT, ServerPool, ServerProcess, lottery_bets, stored_r
 from timing import scaled
 
 from harness.store import as_rows
-from protocol import Ack, AckStatus, Batch, Ping, Pong, WinnersQuery, recv_message, send_message
+from protocol import Ack, AckStatus, Batch, PeerClosed, Ping, Pong, WinnersQuery, recv_message, send_message
 
 SHUTDOWN_LINE = "action: shutdown | result: success"
 
@@ -55,8 +55,8 @@ def test_sigterm_mid_traffic_loses_and_duplicates_no_acknowledged_bet(servers: S
                     ack = client.request(Batch(agency, 1 + offset // 5, tuple(bets[agency][offset : offset + 5])))
                     assert ack == Ack(agency, AckStatus.OK, 5)
                     acked[agency] += 5
-            except OSError:
-                pass  # the server went away mid-conversation: expected
+            except (OSError, PeerClosed):
+                pass  # the server went away mid-conversation (reset, or closed between two frames): expected
 
     threads = [threading.Thread(target=send, args=(agency,)) for agency in agencies]
     for thread in threads:
