@@ -288,6 +288,7 @@ class Cluster(ClusterEvents):
                 waiting = [s for s in containers if s not in codes]
                 tail = self.hub.tail(8, service)
                 raise ClusterError(unexpected_exit(service, code, expect, self.events(), waiting, tail))
+        self._catch_up({s: c for s, c in self.containers().items() if s not in containers and c.status == "running"})
         return codes
 
     # -- signals and faults ------------------------------------------------------------

@@ -6,13 +6,20 @@ each backend's own).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+
+import requests
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
 
 from harness.cluster_errors import WaitTimeout
 from harness.faults import HARNESS_SERVICE, harness_line
 from harness.logs import Event, EventLog
 from harness.logstream import EventPredicate, LogHub
+
+LOG_CATCH_UP_TIMEOUT = 30  # seconds for the logs of running containers to reach the hub
 
 
 class ClusterEvents:
@@ -48,6 +55,29 @@ class ClusterEvents:
             return [event for event in events if service is None or event.service == service]
 
         return new_events
+
+    def _catch_up(self, running: Mapping[str, Container], timeout: float = LOG_CATCH_UP_TIMEOUT) -> None:
+        """Until the hub holds each of ``running``'s log as far as the engine has it now. Each log
+        is streamed on its own: without this, a wait for an agency's exit could return before the
+        server's draw that let the agency end had reached the hub (a scenario counted 0 draws after
+        every agency had its winners)."""
+        deadline = time.monotonic() + timeout
+        for service, container in running.items():
+            try:
+                last = container.logs(timestamps=True, tail=1)
+            except (NotFound, APIError, requests.exceptions.RequestException):
+                continue  # gone meanwhile: its reader reads its log to the end
+            if not last.endswith(b"\n"):
+                continue  # empty, or a line still being written: nothing to wait for
+            stamp = last.partition(b" ")[0].decode()
+            if not self.hub.wait_for_timestamp(service, stamp, max(0.0, deadline - time.monotonic())):
+                seen = self.hub.last_docker_timestamp(service) or "nothing"
+                raise WaitTimeout(
+                    self._explain(
+                        f"the log of {service} up to {stamp} did not reach the harness within {timeout}s "
+                        f"(it had {seen})"
+                    )
+                )
 
     def mark(self) -> int:
         """The index of the next event: ``wait_for(..., since=mark)`` sees only events after now."""

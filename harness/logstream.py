@@ -61,6 +61,17 @@ class LogHub:
         with self._condition:
             return self._services.get(service, _ServiceLog()).last_docker_timestamp
 
+    def wait_for_timestamp(self, service: str, docker_timestamp: str, timeout: float) -> bool:
+        """Until a line of ``service`` stamped ``docker_timestamp`` or later has arrived; False
+        after ``timeout``."""
+        wanted = sortable_timestamp(docker_timestamp)
+
+        def reached() -> bool:
+            return sortable_timestamp(self._services.get(service, _ServiceLog()).last_docker_timestamp) >= wanted
+
+        with self._condition:
+            return self._condition.wait_for(reached, timeout)
+
     def tail(self, count: int = 20, service: str | None = None) -> list[str]:
         """The last lines of one service, or of each, prefixed by service name."""
         with self._condition:

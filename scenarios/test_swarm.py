@@ -18,6 +18,10 @@ def test_replicated_client_service_takes_agencies_from_task_slots(cluster, agenc
     with cluster(clients=12, data=data, backend="swarm", shape="replicated") as c:
         services = harness_swarm.manager.services.list(filters={"label": f"{SWARM_STACK_LABEL}={c.project}"})
         assert sorted(s.name for s in services) == [f"{c.project}_client", f"{c.project}_server"]
+        for service in services:  # by ID: a task whose image is a tag tries a pull from its registry first
+            image = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+            tag = c.spec.server_image if service.name.endswith("_server") else c.spec.client_image
+            assert image == harness_swarm.manager.images.get(tag).id, (service.name, image)
         codes = c.wait_exit_all_clients(timeout=120)
         assert codes == {f"client{agency}": 0 for agency in range(1, 13)}
         events = c.events()

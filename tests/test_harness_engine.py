@@ -1,6 +1,7 @@
-"""Engine operations and the swarm backend's log delivery, on stand-ins for the engine's objects:
-waiting on several containers at once, an agency's unexpected exit in words, and each swarm log line
-delivered once whichever way it came (follower or catch-up read), named by task slot."""
+"""Engine operations and the log delivery, on stand-ins for the engine's objects: waiting on
+several containers at once, an agency's unexpected exit in words, a wait that returns only once the
+running containers' logs have reached the hub, and each swarm log line delivered once whichever way
+it came (follower or catch-up read), named by task slot."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import requests
 from docker.errors import APIError
 
 from harness import engine
+from harness.cluster_errors import WaitTimeout
+from harness.cluster_events import ClusterEvents
 from harness.compose import ComposeSpec
 from harness.exits import unexpected_exit
 from harness.logs import parse_lines
@@ -189,3 +192,46 @@ def test_a_replicated_clients_line_is_named_by_its_task_slot(tmp_path: Path) -> 
 def test_service_log_details_are_key_value_pairs() -> None:
     details = parse_details("com.docker.swarm.node.id=n1,com.docker.swarm.task.id=t1")
     assert details == {"com.docker.swarm.node.id": "n1", "com.docker.swarm.task.id": "t1"}
+
+
+DRAW = "2026-12-02T05:00:00.123456789Z action: sorteo | result: success"
+
+
+class Logging:
+    """A running container whose log, as the engine has it, ends with ``last``."""
+
+    def __init__(self, last: bytes) -> None:
+        self.last = last
+
+    def logs(self, timestamps: bool, tail: int) -> bytes:
+        assert timestamps and tail == 1
+        return self.last
+
+
+class Events(ClusterEvents):
+    def __init__(self) -> None:
+        self.hub = LogHub()
+
+    def _explain(self, what: str) -> str:
+        return what
+
+
+def test_catching_up_waits_until_the_hub_has_the_engines_last_line() -> None:
+    events = Events()
+    events.hub.add_line("server", "2026-12-02T04:59:59.9Z action: apuesta_recibida | result: success")
+    late = threading.Timer(0.2, events.hub.add_line, ("server", DRAW))  # the follower, lagging
+    late.start()
+    events._catch_up({"server": cast(Any, Logging(DRAW.encode() + b"\n"))}, timeout=30)
+    late.join()
+    assert events.events().count("sorteo", "success") == 1
+
+
+def test_catching_up_names_the_log_that_did_not_arrive() -> None:
+    events = Events()
+    with pytest.raises(WaitTimeout, match=r"the log of server up to 2026-12-02T05:00:00.123456789Z"):
+        events._catch_up({"server": cast(Any, Logging(DRAW.encode() + b"\n"))}, timeout=0.2)
+
+
+def test_catching_up_does_not_wait_for_an_empty_log_or_a_line_being_written() -> None:
+    events = Events()
+    events._catch_up({"server": cast(Any, Logging(b"")), "client1": cast(Any, Logging(DRAW.encode()))}, timeout=5)

@@ -25,10 +25,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
-from harness import engine
+from harness import compose, engine
 from harness.backends import SWARM, NotSupportedOnBackend
 from harness.cluster import Cluster
 from harness.cluster_errors import ClusterError, WaitTimeout
@@ -110,17 +110,33 @@ class SwarmCluster(Cluster):
         return [s for s in stack.services(self.stack_spec) if s != "server" and s not in self.deferred]
 
     def render(self) -> Any:
-        """The stack file as deployed: deferred and held services at 0 replicas."""
+        """The stack file as deployed: deferred and held services at 0 replicas; once the swarm
+        is known, the images by ID (``_pinned``)."""
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         self.spec.data_dir.mkdir(parents=True, exist_ok=True)
         deployed = dataclasses.replace(self.stack_spec, deferred=(*self.deferred, *self._held()))
+        if self._swarm is not None:
+            deployed = dataclasses.replace(deployed, compose=self._pinned(deployed.compose))
         return stack.write(deployed, self.compose_file)
 
+    def _pinned(self, spec: compose.ComposeSpec) -> compose.ComposeSpec:
+        """``spec`` with its images named by their IDs on the manager. A task whose image is a tag
+        first asks the tag's registry for a newer one (the engine logs "pulling image failed" when
+        there is none to reach, and runs the local copy); an image ID is never pulled. Every node
+        has the same IDs: ``docker save`` / ``docker load`` keep them."""
+        ids = {}
+        for image in (spec.server_image, spec.client_image):
+            try:
+                ids[image] = self.swarm.manager.images.get(image).id
+            except ImageNotFound:
+                raise ClusterError(f"image {image} is not on the swarm's manager: build it there first") from None
+        return dataclasses.replace(spec, server_image=ids[spec.server_image], client_image=ids[spec.client_image])
+
     def up(self) -> SwarmCluster:
-        self.render()
         if self._swarm is None:
             self._own_swarm = self._swarm = local_swarm(f"cluster-{self.run_id}-{os.getpid()}", os.getpid())
-        self._started = True
+        self._started = True  # from here down() releases the swarm, whatever fails next
+        self.render()
         command = ["docker", "stack", "deploy", "--resolve-image", "never", "--compose-file", "stack.yaml"]
         self._docker_cli([*command, self.project])
         service_ids = self._tasks.service_ids
@@ -285,11 +301,21 @@ class SwarmCluster(Cluster):
                         raise ClusterError(unexpected_exit(service, code, expect, self.events(), waiting, tail))
             if len(codes) == len(services):
                 self._logs.catch_up({service: current[service] for service in services})
+                self._catch_up(self._running_containers(besides=services))
                 return {service: codes[service] for service in services}
             if time.monotonic() > deadline:
                 pending = [s for s in services if s not in codes]
                 raise WaitTimeout(self._explain(f"{', '.join(pending)} did not exit within {timeout}s"))
             time.sleep(TASK_POLL)
+
+    def _running_containers(self, besides: list[str]) -> dict[str, Container]:
+        """name -> the container of each running task, but those of ``besides``."""
+        found = {}
+        for service, task in self._tasks.current().items():
+            if service not in besides and task["Status"]["State"] == "running":
+                with contextlib.suppress(ClusterError):
+                    found[service] = self._tasks.container(task, service)
+        return found
 
     def _explain(self, what: str) -> str:
         states = []
