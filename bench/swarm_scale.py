@@ -94,6 +94,9 @@ def run(client_counts: list[int], bets_each: int, runs: int, nodes: int, report:
                             f"(up {row['up_s']:.2f}, run {row['run_s']:.2f}, down {row['down_s']:.2f}); "
                             f"server peak {row['server_peak_mib']} MiB, client peak {row['client_peak_mib']} MiB"
                         )
+                        if row["down_error"]:
+                            report(f"  {row['down_error']}")
+                            part.notes.append(f"{backend} at {clients} agencies: {row['down_error']}")
                         rows.append(row)
                     if rows:
                         part.runs.extend(rows)

@@ -114,8 +114,9 @@ def check_graceful_exit(cluster: Cluster, service: str, grace: float = 10, event
 
     ``events``: where to look for those lines (default: the whole cluster log; pass
     ``EventLog(cluster.events()[mark:])`` for a service started again after ``mark``). A service
-    still running after ``grace`` raises ``WaitTimeout`` (naming the lottery's state): a wait, not
-    a verdict."""
+    still running after ``grace`` raises ``WaitTimeout`` (naming the lottery's state), as does the
+    log of another running service that does not reach the harness (``Cluster.wait_exit``): a
+    wait, not a verdict."""
     code = cluster.wait_exit(service, timeout=grace)
     events = cluster.events() if events is None else events
     shutdown = events.first("shutdown", "success", service=service)

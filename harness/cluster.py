@@ -259,7 +259,10 @@ class Cluster(ClusterEvents):
     # -- exits -------------------------------------------------------------------------
 
     def wait_exit(self, service: str, timeout: float) -> int:
-        """The exit code of ``service``, waiting at most ``timeout`` seconds for it to end."""
+        """The exit code of ``service``, waiting at most ``timeout`` seconds for it to end. Like
+        ``wait_exit_all_clients``, it returns with every line logged before the exit in the hub: the
+        ended container's and, as far as the engine had them, the running ones' (at most
+        ``LOG_REACH_TIMEOUT`` s more; a log that does not arrive raises ``WaitTimeout`` naming it)."""
         return self._wait_containers({service: self.container(service)}, timeout, expect=None)[service]
 
     def wait_exit_all_clients(self, timeout: float, expect: int | None = 0) -> dict[str, int]:
@@ -288,7 +291,8 @@ class Cluster(ClusterEvents):
                 waiting = [s for s in containers if s not in codes]
                 tail = self.hub.tail(8, service)
                 raise ClusterError(unexpected_exit(service, code, expect, self.events(), waiting, tail))
-        self._catch_up({s: c for s, c in self.containers().items() if s not in containers and c.status == "running"})
+        with contextlib.suppress(APIError, requests.exceptions.RequestException):
+            self._wait_logs_reached_hub(self._compose.last_lines(besides=containers))
         return codes
 
     # -- signals and faults ------------------------------------------------------------

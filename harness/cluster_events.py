@@ -8,18 +8,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import requests
 from docker.errors import APIError, NotFound
-from docker.models.containers import Container
 
 from harness.cluster_errors import WaitTimeout
+from harness.engine import API_THREADS
 from harness.faults import HARNESS_SERVICE, harness_line
 from harness.logs import Event, EventLog
 from harness.logstream import EventPredicate, LogHub
 
-LOG_CATCH_UP_TIMEOUT = 30  # seconds for the logs of running containers to reach the hub
+LOG_REACH_TIMEOUT = 30  # seconds for the logs of running containers to reach the hub
+LastLine = Callable[[], bytes]  # a log's last line as the engine has it now (its timestamp first)
+
+
+def _read_quietly(last_line: LastLine) -> bytes:
+    try:
+        return last_line()
+    except (NotFound, APIError, requests.exceptions.RequestException):
+        return b""  # gone meanwhile: its reader reads its log to the end
 
 
 class ClusterEvents:
@@ -56,21 +65,21 @@ class ClusterEvents:
 
         return new_events
 
-    def _catch_up(self, running: Mapping[str, Container], timeout: float = LOG_CATCH_UP_TIMEOUT) -> None:
-        """Until the hub holds each of ``running``'s log as far as the engine has it now. Each log
-        is streamed on its own: without this, a wait for an agency's exit could return before the
-        server's draw that let the agency end had reached the hub (a scenario counted 0 draws after
-        every agency had its winners)."""
+    def _wait_logs_reached_hub(self, last_lines: Mapping[str, LastLine], timeout: float = LOG_REACH_TIMEOUT) -> None:
+        """Until the hub holds the log of each service of ``last_lines`` as far as the engine has it
+        now (``last_lines[service]()`` reads its last line). Each log is streamed on its own: without
+        this, a wait for an agency's exit could return before the server's draw that let the agency
+        end had reached the hub (a scenario counted 0 draws after every agency had its winners)."""
+        if not last_lines:
+            return
+        with ThreadPoolExecutor(max_workers=min(API_THREADS, len(last_lines))) as pool:
+            lasts = dict(zip(last_lines, pool.map(_read_quietly, last_lines.values()), strict=True))
         deadline = time.monotonic() + timeout
-        for service, container in running.items():
-            try:
-                last = container.logs(timestamps=True, tail=1)
-            except (NotFound, APIError, requests.exceptions.RequestException):
-                continue  # gone meanwhile: its reader reads its log to the end
+        for service, last in lasts.items():
             if not last.endswith(b"\n"):
-                continue  # empty, or a line still being written: nothing to wait for
-            stamp = last.partition(b" ")[0].decode()
-            if not self.hub.wait_for_timestamp(service, stamp, max(0.0, deadline - time.monotonic())):
+                continue  # empty, gone, or a line still being written: nothing to wait for
+            stamp, _, text = last.decode("utf-8", errors="replace").rstrip("\n").rstrip("\r").partition(" ")
+            if not self.hub.wait_until_logged(service, stamp, text, max(0.0, deadline - time.monotonic())):
                 seen = self.hub.last_docker_timestamp(service) or "nothing"
                 raise WaitTimeout(
                     self._explain(

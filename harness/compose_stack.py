@@ -8,7 +8,8 @@ container's log followed into a ``LogHub`` from its start, and its removal throu
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from docker.models.containers import Container
 from testcontainers.compose import DockerCompose
 
 from harness import engine
+from harness.cluster_events import LastLine
 from harness.compose_command import COMPOSE_TIMEOUT, run_compose
 from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL
 from harness.logstream import ContainerLogReader, LogHub
@@ -81,6 +83,21 @@ class ComposeStack:
 
         with ThreadPoolExecutor(max_workers=min(engine.STOP_THREADS, len(containers) or 1)) as pool:
             list(pool.map(start_one, containers))
+
+    def last_lines(self, besides: Iterable[str]) -> dict[str, LastLine]:
+        """service -> a reader of its log's last line, for each container running or paused (but
+        ``besides``) whose log is still followed; from one listing."""
+        client = engine.docker_client()
+        selector = engine.label_selector({COMPOSE_PROJECT_LABEL: self.project})
+        found: dict[str, LastLine] = {}
+        for summary in client.api.containers(filters={"label": selector, "status": ["running", "paused"]}):
+            service = (summary.get("Labels") or {}).get(COMPOSE_SERVICE_LABEL, "")
+            reader = self._readers.get(service)
+            if service not in besides and reader is not None and reader.is_alive():
+                found[service] = functools.partial(
+                    client.api.logs, summary["Id"], stdout=True, stderr=True, timestamps=True, tail=1
+                )
+        return found
 
     def containers(self) -> dict[str, Container]:
         """service -> container, as the engine sees them now (one listing, the inspections in parallel)."""

@@ -185,6 +185,11 @@ def address_on(container: Container, network_id: str) -> str | None:
     return None
 
 
+class NetworkLeftByEngine(APIError):
+    """The engine keeps a network with "active endpoints" and no container: it lost track of one
+    (Docker 20.10, moby/moby#43286). Only restarting dockerd frees it; nothing else was left."""
+
+
 def remove_network(network: Any) -> int:
     """Remove a network; 1 if it was there. The engine may still be detaching the endpoints of
     containers removed a moment ago ("has active endpoints"): disconnect what is left, retry."""
@@ -199,7 +204,7 @@ def remove_network(network: Any) -> int:
             if "active endpoints" not in str(exc):
                 raise
             if time.monotonic() > deadline:
-                raise APIError(
+                raise NetworkLeftByEngine(
                     f"network {network.name}",
                     response=exc.response,
                     explanation=f"{exc.explanation}, {NETWORK_REMOVE_TIMEOUT:g}s after its containers went:"

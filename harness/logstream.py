@@ -41,7 +41,12 @@ class LogHub:
             self._arrivals.append(docker_timestamp)
             log = self._services.setdefault(service, _ServiceLog())
             log.lines.append(line)
-            log.last_docker_timestamp = docker_timestamp
+            # the latest engine stamp: not the harness's own lines ("- harness: ..."), nor a late
+            # line of an older run
+            if docker_timestamp[:1].isdigit() and sortable_timestamp(docker_timestamp) > sortable_timestamp(
+                log.last_docker_timestamp
+            ):
+                log.last_docker_timestamp = docker_timestamp
             self._condition.notify_all()
 
     def lines(self, service: str) -> list[str]:
@@ -61,16 +66,23 @@ class LogHub:
         with self._condition:
             return self._services.get(service, _ServiceLog()).last_docker_timestamp
 
-    def wait_for_timestamp(self, service: str, docker_timestamp: str, timeout: float) -> bool:
-        """Until a line of ``service`` stamped ``docker_timestamp`` or later has arrived; False
-        after ``timeout``."""
+    def wait_until_logged(self, service: str, docker_timestamp: str, text: str, timeout: float) -> bool:
+        """Until ``service``'s line stamped ``docker_timestamp`` and ending with ``text`` is in the
+        hub: a line stamped as late or later, or a last line ending with ``text`` (the engine stamps
+        each 16 KiB piece of a long line; the hub keeps the whole line under its first piece's
+        stamp). False after ``timeout``."""
         wanted = sortable_timestamp(docker_timestamp)
 
-        def reached() -> bool:
-            return sortable_timestamp(self._services.get(service, _ServiceLog()).last_docker_timestamp) >= wanted
+        def logged() -> bool:
+            log = self._services.get(service)
+            if log is None:
+                return False
+            return sortable_timestamp(log.last_docker_timestamp) >= wanted or (
+                bool(log.lines) and log.lines[-1].endswith(text)
+            )
 
         with self._condition:
-            return self._condition.wait_for(reached, timeout)
+            return self._condition.wait_for(logged, timeout)
 
     def tail(self, count: int = 20, service: str | None = None) -> list[str]:
         """The last lines of one service, or of each, prefixed by service name."""

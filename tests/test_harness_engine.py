@@ -6,13 +6,14 @@ it came (follower or catch-up read), named by task slot."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 import requests
-from docker.errors import APIError
+from docker.errors import APIError, NotFound
 
 from harness import engine
 from harness.cluster_errors import WaitTimeout
@@ -115,7 +116,7 @@ class StuckNetwork:
 
 def test_a_network_the_engine_will_not_free_is_named_with_what_frees_it(monkeypatch) -> None:
     monkeypatch.setattr(engine, "NETWORK_REMOVE_TIMEOUT", 0.3)
-    with pytest.raises(APIError) as raised:
+    with pytest.raises(engine.NetworkLeftByEngine) as raised:
         engine.remove_network(StuckNetwork())
     assert "has active endpoints" in str(raised.value) and "restarting dockerd" in str(raised.value)
 
@@ -197,15 +198,9 @@ def test_service_log_details_are_key_value_pairs() -> None:
 DRAW = "2026-12-02T05:00:00.123456789Z action: sorteo | result: success"
 
 
-class Logging:
-    """A running container whose log, as the engine has it, ends with ``last``."""
-
-    def __init__(self, last: bytes) -> None:
-        self.last = last
-
-    def logs(self, timestamps: bool, tail: int) -> bytes:
-        assert timestamps and tail == 1
-        return self.last
+def last_line(line: str) -> Callable[[], bytes]:
+    """A running container's log, as the engine has it, ends with ``line``."""
+    return lambda: line.encode()
 
 
 class Events(ClusterEvents):
@@ -216,22 +211,37 @@ class Events(ClusterEvents):
         return what
 
 
-def test_catching_up_waits_until_the_hub_has_the_engines_last_line() -> None:
+def test_a_wait_for_the_logs_returns_once_the_hub_has_the_engines_last_line() -> None:
     events = Events()
     events.hub.add_line("server", "2026-12-02T04:59:59.9Z action: apuesta_recibida | result: success")
     late = threading.Timer(0.2, events.hub.add_line, ("server", DRAW))  # the follower, lagging
     late.start()
-    events._catch_up({"server": cast(Any, Logging(DRAW.encode() + b"\n"))}, timeout=30)
+    events._wait_logs_reached_hub({"server": last_line(DRAW + "\n")}, timeout=30)
     late.join()
     assert events.events().count("sorteo", "success") == 1
 
 
-def test_catching_up_names_the_log_that_did_not_arrive() -> None:
+def test_a_log_that_does_not_arrive_is_named() -> None:
     events = Events()
-    with pytest.raises(WaitTimeout, match=r"the log of server up to 2026-12-02T05:00:00.123456789Z"):
-        events._catch_up({"server": cast(Any, Logging(DRAW.encode() + b"\n"))}, timeout=0.2)
+    events.hub.add_line("server", "- harness: log stream ended: gone")  # not a stamp the wait could take
+    with pytest.raises(WaitTimeout, match=r"the log of server up to 2026-12-02T05:00:00.123456789Z .*nothing"):
+        events._wait_logs_reached_hub({"server": last_line(DRAW + "\n")}, timeout=0.2)
 
 
-def test_catching_up_does_not_wait_for_an_empty_log_or_a_line_being_written() -> None:
+def test_a_long_line_stamped_piece_by_piece_counts_as_arrived() -> None:
+    """The engine stamps each 16 KiB piece of a long line; the hub keeps it whole, under the first
+    piece's stamp, and the engine's last line is the last piece."""
     events = Events()
-    events._catch_up({"server": cast(Any, Logging(b"")), "client1": cast(Any, Logging(DRAW.encode()))}, timeout=5)
+    events.hub.add_line("server", "2026-12-02T05:00:00.1Z " + "x" * 16384 + "2026-12-02T05:00:00.2Z tail of it")
+    events._wait_logs_reached_hub({"server": last_line("2026-12-02T05:00:00.2Z tail of it\n")}, timeout=5)
+
+
+def test_nothing_is_awaited_for_an_empty_log_a_line_being_written_or_a_container_gone() -> None:
+    def gone() -> bytes:
+        raise NotFound("no such container")
+
+    events = Events()  # each would raise WaitTimeout if it were awaited: the hub holds nothing
+    events._wait_logs_reached_hub(
+        {"server": last_line(""), "client1": last_line(DRAW), "client2": gone},
+        timeout=5,
+    )

@@ -40,7 +40,7 @@ from harness.swarm import stack
 from harness.swarm.engines import SwarmEngine, local_swarm
 from harness.swarm.removal import remove_stack
 from harness.swarm.servicelogs import ServiceLogs
-from harness.swarm.tasks import NEVER_RAN_STATES, STARTED_STATES, TASK_POLL, TERMINAL_STATES, StackTasks
+from harness.swarm.tasks import NEVER_RAN_STATES, STARTED_STATES, TASK_POLL, TERMINAL_STATES, StackTasks, Task
 from logline import SUCCESS
 from logline.actions import PLACEMENT
 
@@ -276,7 +276,8 @@ class SwarmCluster(Cluster):
 
     def _wait_exits(self, services: list[str], timeout: float, expect: int | None) -> dict[str, int]:
         """The exit codes of ``services`` from their tasks' states; with ``expect``, another code is
-        an error raised as soon as that task ends (see ``Cluster.wait_exit_all_clients``)."""
+        an error raised as soon as that task ends (see ``Cluster.wait_exit_all_clients``). Returns
+        with every line of those tasks, and of the tasks still running, in the hub."""
         deadline = time.monotonic() + timeout
         stack_services = self._tasks.stack_names(services)
         codes: dict[str, int] = {}
@@ -300,22 +301,13 @@ class SwarmCluster(Cluster):
                         tail = self.hub.tail(8, service)
                         raise ClusterError(unexpected_exit(service, code, expect, self.events(), waiting, tail))
             if len(codes) == len(services):
-                self._logs.catch_up({service: current[service] for service in services})
-                self._catch_up(self._running_containers(besides=services))
+                running = {s: t for s, t in self._tasks.current().items() if s not in services and _running(t)}
+                self._logs.catch_up({service: current[service] for service in services} | running)
                 return {service: codes[service] for service in services}
             if time.monotonic() > deadline:
                 pending = [s for s in services if s not in codes]
                 raise WaitTimeout(self._explain(f"{', '.join(pending)} did not exit within {timeout}s"))
             time.sleep(TASK_POLL)
-
-    def _running_containers(self, besides: list[str]) -> dict[str, Container]:
-        """name -> the container of each running task, but those of ``besides``."""
-        found = {}
-        for service, task in self._tasks.current().items():
-            if service not in besides and task["Status"]["State"] == "running":
-                with contextlib.suppress(ClusterError):
-                    found[service] = self._tasks.container(task, service)
-        return found
 
     def _explain(self, what: str) -> str:
         states = []
@@ -378,3 +370,7 @@ class SwarmCluster(Cluster):
             f"  logs:  {host}docker service logs -f {self.project}_server\n"
             f"  down:  {host}docker stack rm {self.project}"
         )
+
+
+def _running(task: Task) -> bool:
+    return bool(task["Status"]["State"] == "running")

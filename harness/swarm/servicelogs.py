@@ -83,9 +83,9 @@ class ServiceLogs:
             self.hub.add_line(name, f"{timestamp} {message}")
 
     def catch_up(self, tasks: Mapping[str, Task]) -> None:
-        """Each task's log read to its end from its container, through its node's engine: once a
-        task ended, every line of it is in the hub. (A non-follow read of the service log would do
-        it through the manager, but it hangs here once a service has ~100 ended tasks.)"""
+        """Each task's log read from its container, through its node's engine: every line it has
+        logged so far is in the hub (all of them, once it ended). (A non-follow read of the service
+        log would do it through the manager, but it hangs here once a service has ~100 ended tasks.)"""
 
         def read(item: tuple[str, Task]) -> None:
             name, task = item
