@@ -299,7 +299,10 @@ class SwarmCluster(Cluster):
                         self._logs.catch_up({service: task})
                         waiting = [s for s in services if s not in codes]
                         tail = self.hub.tail(8, service)
-                        raise ClusterError(unexpected_exit(service, code, expect, self.events(), waiting, tail))
+                        message = unexpected_exit(service, code, expect, self.events(), waiting, tail)
+                        if status.get("Err"):  # e.g. "starting container failed: ...": it never ran
+                            message += f"\n{service}'s task: {status['Err']}"
+                        raise ClusterError(message)
             if len(codes) == len(services):
                 running = {s: t for s, t in self._tasks.current().items() if s not in services and _running(t)}
                 self._logs.catch_up({service: current[service] for service in services} | running)
