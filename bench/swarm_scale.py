@@ -81,12 +81,11 @@ def run(client_counts: list[int], bets_each: int, runs: int, nodes: int, report:
                             settings = loaded_machine_settings(clients)
                             row = {"backend": backend, **run_once(dataset, workdir, **options(), **settings)}
                         except Exception as exc:  # one failed run is a row with its error; the rest still run
+                            error = failure(exc)
                             failed = f"swarm-scale {backend} clients={clients} run {attempt + 1}/{runs}: FAILED"
-                            report(f"{failed}: {str(exc)[:300]}")
-                            part.runs.append({"backend": backend, "clients": clients, "error": str(exc)[:500]})
-                            part.notes.append(
-                                f"{backend} at {clients} agencies FAILED: {str(exc).splitlines()[0][:200]}"
-                            )
+                            report(f"{failed}: {error[:600]}")
+                            part.runs.append({"backend": backend, "clients": clients, "error": error[:2000]})
+                            part.notes.append(f"{backend} at {clients} agencies FAILED: {error.splitlines()[0][:300]}")
                             continue
                         report(
                             f"swarm-scale {backend} clients={clients} run {attempt + 1}/{runs}: "
@@ -114,3 +113,14 @@ def run(client_counts: list[int], bets_each: int, runs: int, nodes: int, report:
             figures.append(f"{statistics.mean(memory):.1f} MiB per agency task")
         part.notes.append(f"{backend}: {', '.join(figures) or 'one N only'}")
     return part
+
+
+def failure(exc: BaseException) -> str:
+    """What failed first, and what failed after it: an error while tearing down (a network the
+    engine keeps) must not hide the run's own failure that led to the teardown."""
+    first = exc
+    while first.__context__ is not None:
+        first = first.__context__
+    if first is exc:
+        return str(exc)
+    return f"{type(first).__name__}: {first}\n(then, tearing down: {str(exc).splitlines()[0]})"

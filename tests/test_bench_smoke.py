@@ -11,6 +11,7 @@ from bench import cli
 from bench.common import PartResult, median_row, percentile
 from bench.profiling import fold
 from bench.scale import slope
+from bench.swarm_scale import failure
 
 
 def test_ingest_and_profile_parts_run_and_write_their_tables(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -82,3 +83,19 @@ def test_the_memory_sampler_names_containers_from_their_labels_without_inspectin
     assert service_of(per_agency, project) == "client3"
     assert service_of({SWARM_SERVICE_LABEL: f"{project}_client"}, project) is None  # no slot: not an agency
     assert service_of({}, project) is None
+
+
+def test_a_failed_run_names_its_first_failure_before_the_teardown_error() -> None:
+    def run_then_tear_down() -> None:
+        try:
+            raise TimeoutError("client7 did not exit within 60s")
+        finally:
+            raise RuntimeError("network lottery-1_lottery: has active endpoints")
+
+    with pytest.raises(RuntimeError) as raised:
+        run_then_tear_down()
+    assert failure(raised.value) == (
+        "TimeoutError: client7 did not exit within 60s\n"
+        "(then, tearing down: network lottery-1_lottery: has active endpoints)"
+    )
+    assert failure(ValueError("alone")) == "alone"
