@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 COMPOSE_TIMEOUT = 180.0
+# more seconds per container `up` creates and starts (500 on 2 cores under load took over 180 s)
+COMPOSE_TIMEOUT_PER_SERVICE = 1.0
 
 
 class ComposeCommandError(RuntimeError):

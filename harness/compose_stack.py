@@ -19,7 +19,7 @@ from testcontainers.compose import DockerCompose
 
 from harness import engine
 from harness.cluster_events import LastLine
-from harness.compose_command import COMPOSE_TIMEOUT, run_compose
+from harness.compose_command import COMPOSE_TIMEOUT, COMPOSE_TIMEOUT_PER_SERVICE, run_compose
 from harness.labels import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL
 from harness.logstream import ContainerLogReader, LogHub
 
@@ -54,11 +54,12 @@ class ComposeStack:
         # testcontainers spells the compose command; ``run_compose`` runs it with a timeout (which
         # DockerCompose.start has not) and raises with compose's own output.
         command = DockerCompose(context=str(self.workdir), compose_file_name="compose.yaml").docker_compose_command()
+        timeout = COMPOSE_TIMEOUT + COMPOSE_TIMEOUT_PER_SERVICE * len(services)
         if not deferred:
-            run_compose([*command, "up", "--detach"], self.workdir, COMPOSE_TIMEOUT)
+            run_compose([*command, "up", "--detach"], self.workdir, timeout)
             started = self.containers()
         else:  # created, not started
-            run_compose([*command, "up", "--no-start"], self.workdir, COMPOSE_TIMEOUT)
+            run_compose([*command, "up", "--no-start"], self.workdir, timeout)
             containers = self.containers()
             started = {}
             for service in services:
