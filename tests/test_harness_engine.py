@@ -45,6 +45,16 @@ class Ending:
             raise requests.exceptions.ReadTimeout("read timed out")
         return {"StatusCode": self.code}
 
+    def reload(self) -> None:
+        self.attrs = {"State": {"Status": "exited" if self.ended.is_set() else "running", "ExitCode": self.code}}
+
+
+class Unanswered(Ending):
+    """An ended container whose wait the engine does not answer."""
+
+    def wait(self, timeout: float) -> dict[str, int]:
+        raise requests.exceptions.ReadTimeout("read timed out")
+
 
 def containers(**found: Ending) -> Any:
     return found
@@ -64,6 +74,12 @@ def test_wait_exits_gives_none_for_a_container_still_running_at_the_deadline() -
     done, running = Ending(0), Ending(0)
     done.ended.set()
     assert dict(engine.wait_exits(containers(done=done, running=running), timeout=0.5)) == {"done": 0, "running": None}
+
+
+def test_an_exit_the_wait_did_not_report_is_read_from_the_engines_record() -> None:
+    ended = Unanswered(143)
+    ended.ended.set()
+    assert list(engine.wait_exits(containers(server=ended), timeout=0.2)) == [("server", 143)]
 
 
 def test_wait_exits_raises_what_a_wait_raised() -> None:
