@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO_ROOT, BenchError, PartResult, load, machine, wait_quiet
+from bench.common import REPO_ROOT, PartResult, failure, load, machine, wait_quiet
 
 PARTS = ("ingest", "e2e", "scale", "overhead", "profile", "swarm-scale")
 DEFAULT_PARTS = ["ingest", "e2e", "scale", "overhead", "profile"]  # swarm-scale only when asked: minutes, root
@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> in
             try:
                 part = _run_part(name, args, report, workdir)
             except Exception as exc:  # a part that fails is reported; the others still run
-                exc_text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, BenchError) else str(exc)
+                exc_text = failure(exc)
                 report(f"{name}: FAILED: {exc_text}")
                 results["parts"][name] = {"error": exc_text}
                 failed = True

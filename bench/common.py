@@ -199,3 +199,19 @@ def wait_quiet(timeout: float, report: Report, poll: float = 60.0) -> Load:
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
         current = load()
     return current
+
+
+def failure(exc: BaseException) -> str:
+    """What failed first, and what failed after it: an error while tearing down (a network the
+    engine keeps) must not hide the run's own failure that led to the teardown. Each as
+    ``Type: message`` (a ``BenchError`` says its message alone)."""
+
+    def said(error: BaseException) -> str:
+        return str(error) if isinstance(error, BenchError) else f"{type(error).__name__}: {error}"
+
+    first = exc
+    while first.__context__ is not None:
+        first = first.__context__
+    if first is exc:
+        return said(exc)
+    return f"{said(first)}\n(then, tearing down: {said(exc).splitlines()[0]})"

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import PartResult, Report, Row, median_row
+from bench.common import PartResult, Report, Row, failure, median_row
 from bench.containers import images
 from bench.scale import run_once, slope
 from harness import data as datasets
@@ -113,14 +113,3 @@ def run(client_counts: list[int], bets_each: int, runs: int, nodes: int, report:
             figures.append(f"{statistics.mean(memory):.1f} MiB per agency task")
         part.notes.append(f"{backend}: {', '.join(figures) or 'one N only'}")
     return part
-
-
-def failure(exc: BaseException) -> str:
-    """What failed first, and what failed after it: an error while tearing down (a network the
-    engine keeps) must not hide the run's own failure that led to the teardown."""
-    first = exc
-    while first.__context__ is not None:
-        first = first.__context__
-    if first is exc:
-        return str(exc)
-    return f"{type(first).__name__}: {first}\n(then, tearing down: {str(exc).splitlines()[0]})"

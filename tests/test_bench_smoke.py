@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from bench import cli
-from bench.common import PartResult, median_row, percentile
+from bench.common import BenchError, PartResult, failure, median_row, percentile
 from bench.profiling import fold
 from bench.scale import slope
-from bench.swarm_scale import failure
 
 
 def test_ingest_and_profile_parts_run_and_write_their_tables(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -96,6 +95,7 @@ def test_a_failed_run_names_its_first_failure_before_the_teardown_error() -> Non
         run_then_tear_down()
     assert failure(raised.value) == (
         "TimeoutError: client7 did not exit within 60s\n"
-        "(then, tearing down: network lottery-1_lottery: has active endpoints)"
+        "(then, tearing down: RuntimeError: network lottery-1_lottery: has active endpoints)"
     )
-    assert failure(ValueError("alone")) == "alone"
+    assert failure(ValueError("alone")) == "ValueError: alone"
+    assert failure(BenchError("10 bets stored, 20 sent")) == "10 bets stored, 20 sent"
