@@ -19,7 +19,7 @@ from harness.check.dockershim import SHIM_ENV, install_shim
 from harness.check.inputs import edit_client_config, edit_server_config, write_agency
 from harness.check.lines import read_event
 from harness.check.safecompose import generate, make_safe, release_subnets
-from harness.check.sut import Sut, tree_digest
+from harness.check.sut import Sut, exercise_branches, tree_digest
 from harness.data import WINNING_NUMBER
 
 LABELS = {"lottery-harness.run": "r1", "lottery-harness": "1"}
@@ -194,6 +194,43 @@ def test_scratch_copies_take_the_exercise_branch_and_leave_the_repository_alone(
     assert len(worktrees.stdout.splitlines()) == 1
     with pytest.raises(Exception, match="no such ref"):
         Sut.at(repository, "nope")
+
+
+def test_a_fresh_clone_is_checked_on_its_remote_tracking_branches_and_sut_ref_wins(tmp_path: Path) -> None:
+    """A `git clone` of a TP0 has `origin/ej5`, no local `ej5`: ej5 must still be checked on it."""
+    upstream, fork, clone = tmp_path / "upstream", tmp_path / "fork", tmp_path / "clone"
+
+    def git(where: Path, *arguments: str) -> None:
+        subprocess.run(["git", "-C", str(where), *arguments], check=True, capture_output=True)
+
+    upstream.mkdir()
+    git(upstream, "init", "-q", "-b", "main")
+    git(upstream, "config", "user.email", "t@example.com")
+    git(upstream, "config", "user.name", "t")
+    for branch in ("main", "ej5"):
+        if branch != "main":
+            git(upstream, "checkout", "-qb", branch)
+        (upstream / "which").write_text(f"{branch}\n")
+        git(upstream, "add", "which")
+        git(upstream, "commit", "-qm", branch)
+    git(upstream, "checkout", "-q", "main")
+    subprocess.run(["git", "clone", "-q", str(upstream), str(fork)], check=True)
+    git(fork, "checkout", "-qb", "ej6")
+    (fork / "which").write_text("ej6 of the fork\n")
+    git(fork, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qam", "ej6")
+    subprocess.run(["git", "clone", "-q", str(upstream), str(clone)], check=True)
+    git(clone, "remote", "add", "fork", str(fork))
+    git(clone, "fetch", "-q", "fork")
+
+    assert exercise_branches(clone) == {"ej5": "origin/ej5", "ej6": "fork/ej6"}
+    sut = Sut.at(clone)
+    assert sut.source("ej5").describe() == "ref origin/ej5" and sut.source("ej7").describe() == "the checked-out tree"
+    for exercise, content in (("ej5", "ej5\n"), ("ej6", "ej6 of the fork\n"), ("ej7", "main\n")):
+        with sut.scratch(exercise) as tree:
+            assert (tree / "which").read_text() == content, exercise
+    pinned = Sut.at(clone, "main")  # --sut-ref: that ref for every exercise, branches or not
+    with pinned.scratch("ej5") as tree:
+        assert (tree / "which").read_text() == "main\n"
 
 
 def test_the_tree_digest_follows_the_sources_not_the_data(tmp_path: Path) -> None:

@@ -49,6 +49,12 @@ def results_table(verdicts: list[Verdict], title: str) -> Table:
     return table
 
 
+def trees(sut: Sut, checks: list[Check]) -> str:
+    """Which tree each exercise is checked on: ``ej1 from ref origin/ej1, ...``."""
+    exercises = sorted({check.exercise for check in checks})
+    return ", ".join(f"{exercise} from {sut.source(exercise).describe()}" for exercise in exercises)
+
+
 class Progress:
     """One line per check: waiting, running (seconds), or its outcome."""
 
@@ -88,6 +94,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not checks:
         raise ValueError("no check matches --exercises / -k")
     docker_client()  # no engine: one clear error now, not one failed verdict per check
+    console.print(f"checking {sut.root}: {trees(sut, checks)}", markup=False)
     progress = Progress(checks)
     started = time.monotonic()
 

@@ -1,10 +1,11 @@
 """The system under test: a repository in the course's layout, read but never modified.
 
-Each check works in a scratch copy of the tree it checks: the exercise's branch (``ej1`` ...
-``ej8``) when the repository has one, else ``--sut-ref`` when given, else the checked-out tree
-(uncommitted changes included). A branch or ref is taken with ``git archive`` (nothing is written
-into the repository, not even a worktree entry); the checked-out tree is copied. The scratch copy
-is removed when its ``with`` block ends.
+Each check works in a scratch copy of the tree it checks: ``--sut-ref`` when given, else the
+exercise's branch (``ej1`` ... ``ej8``: the local branch, else a remote-tracking one such as
+``origin/ej5``, which is all a fresh ``git clone`` has), else the checked-out tree (uncommitted
+changes included). A branch or ref is taken with ``git archive`` (nothing is written into the
+repository, not even a worktree entry); the checked-out tree is copied. The scratch copy is removed
+when its ``with`` block ends.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,7 +66,7 @@ class Sut:
 
     root: Path = REPO_ROOT
     ref: str | None = None
-    _branches: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    _branches: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def at(cls, path: Path | str, ref: str | None = None) -> Sut:
@@ -80,21 +81,18 @@ class Sut:
                 raise SutError(f"--sut-ref {ref}: {root} is not a git repository")
             if _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{tree}}").returncode != 0:
                 raise SutError(f"--sut-ref {ref}: no such ref in {root}")
-        branches: frozenset[str] = frozenset()
-        if is_git:
-            listed = _git(root, "for-each-ref", "--format=%(refname:short)", "refs/heads")
-            branches = frozenset(listed.stdout.decode(errors="replace").split()) & set(EXERCISES)
-        return cls(root=root, ref=ref, _branches=branches)
+        return cls(root=root, ref=ref, _branches=exercise_branches(root) if is_git else {})
 
     @property
     def name(self) -> str:
         return self.root.name
 
     def source(self, exercise: str) -> Source:
-        """The exercise's branch if the repository has it, else ``ref``, else the checked-out tree."""
-        if exercise in self._branches:
-            return Source(exercise)
-        return Source(self.ref)
+        """``ref`` when given, else the exercise's branch if the repository has one, else the
+        checked-out tree."""
+        if self.ref is not None:
+            return Source(self.ref)
+        return Source(self._branches.get(exercise))
 
     @contextlib.contextmanager
     def scratch(self, exercise: str, parent: Path | None = None) -> Iterator[Path]:
@@ -119,6 +117,27 @@ class Sut:
         tree.mkdir(parents=True)
         with tarfile.open(fileobj=io.BytesIO(archived.stdout)) as archive:
             archive.extractall(tree, filter="tar")
+
+
+def exercise_branches(root: Path) -> dict[str, str]:
+    """Each exercise's branch in ``root``: the local ``ejN``, else a remote-tracking ``REMOTE/ejN``
+    (``origin`` before the others, then by name)."""
+    listed = _git(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes")
+    if listed.returncode != 0:
+        raise SutError(f"git for-each-ref failed in {root}: {listed.stderr.decode(errors='replace').strip()}")
+    local: dict[str, str] = {}
+    remote: dict[str, list[str]] = {}
+    for refname in listed.stdout.decode(errors="replace").split():
+        if refname.startswith("refs/heads/") and (name := refname.removeprefix("refs/heads/")) in EXERCISES:
+            local[name] = name
+        elif refname.startswith("refs/remotes/"):
+            remote_name, _, name = refname.removeprefix("refs/remotes/").partition("/")
+            if name in EXERCISES:
+                remote.setdefault(name, []).append(remote_name)
+    for exercise, remotes in remote.items():
+        chosen = min(remotes, key=lambda remote_name: (remote_name != "origin", remote_name))
+        local.setdefault(exercise, f"{chosen}/{exercise}")
+    return dict(sorted(local.items()))
 
 
 def copy_tree(source: Path, target: Path) -> Path:

@@ -132,7 +132,10 @@ def _probe_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", help="the TP0 repository (default: this repository)")
     parser.add_argument(
-        "--sut-ref", metavar="REF", help="check this git ref (default: branches ej1..ej8, else the tree)"
+        "--sut-ref",
+        metavar="REF",
+        help="check this git ref for every exercise (default: each exercise's branch ej1..ej8, local or "
+        "remote-tracking, else the checked-out tree)",
     )
     parser.add_argument("--exercises", metavar="ej5,ej6", help="comma-separated exercises (default: all)")
     parser.add_argument("-k", dest="pattern", metavar="REGEX", help="only checks whose exercise/name matches")
