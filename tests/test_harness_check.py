@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from harness.check import safecompose
-from harness.check.dockershim import SHIM_ENV, install_shim
+from harness.check.dockershim import SHIM_ENV, images_run_by, install_shim
 from harness.check.inputs import edit_client_config, edit_server_config, write_agency
 from harness.check.lines import read_event
 from harness.check.safecompose import generate, make_safe, release_subnets
@@ -278,6 +278,7 @@ def test_the_docker_shim_swaps_the_course_names_and_labels_what_it_starts(tmp_pa
         "names": {"server": "lottery-r1-server-1", "client:latest": "lottery-harness-sut/client:abc"},
         "network": "lottery-r1_testing_net",
         "labels": {"lottery-harness.run": "r1"},
+        "compose": {"project": "lottery-r1", "file": "/work/r1/compose.yaml"},
     }
     environment = {**os.environ, SHIM_ENV: json.dumps(settings)}
 
@@ -313,6 +314,64 @@ def test_the_docker_shim_swaps_the_course_names_and_labels_what_it_starts(tmp_pa
         [str(sudo), "-E", "-u", "root", "docker", "inspect", "server"], env=path, capture_output=True, text=True
     )
     assert json.loads(completed.stdout) == ["inspect", "lottery-r1-server-1"], completed.stderr
+
+
+def test_their_compose_commands_read_the_harness_cluster_and_never_change_it(tmp_path: Path) -> None:
+    """Their script's `docker compose -f docker-compose-dev.yaml ...` names the course's project
+    (`tp0`): reading commands go to the harness's cluster, `up`/`down`/`stop` are left out."""
+    fake = tmp_path / "real-docker"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    fake.chmod(0o755)
+    folder = install_shim(tmp_path / "bin")
+    settings = {
+        "docker": str(fake),
+        "names": {"server": "lottery-r1-server-1"},
+        "network": "lottery-r1_testing_net",
+        "labels": {"lottery-harness.run": "r1"},
+        "compose": {"project": "lottery-r1", "file": "/work/r1/compose.yaml"},
+    }
+    environment = {**os.environ, SHIM_ENV: json.dumps(settings)}
+
+    def run(command: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(folder / command), *arguments], env=environment, capture_output=True, text=True)
+
+    cluster = ["compose", "-p", "lottery-r1", "-f", "/work/r1/compose.yaml"]
+    assert json.loads(run("docker", "compose", "-f", "docker-compose-dev.yaml", "ps").stdout) == [*cluster, "ps"]
+    exec_line = ["--file=dev.yaml", "--project-name", "tp0", "--ansi", "never", "exec", "-T", "server", "nc"]
+    assert json.loads(run("docker", "compose", *exec_line).stdout) == [*cluster, "--ansi", "never", *exec_line[-4:]]
+    assert json.loads(run("docker", "compose", "run", "--rm", "client1").stdout) == [
+        *cluster,
+        "run",
+        "--label",
+        "lottery-harness.run=r1",
+        "--rm",
+        "client1",
+    ]
+    assert json.loads(run("docker-compose", "-f", "docker-compose-dev.yaml", "logs", "server").stdout) == [
+        *cluster,
+        "logs",
+        "server",
+    ]
+    for changing in (["up", "-d", "server"], ["down", "-t", "0"], ["stop", "server"], ["rm", "-f"], []):
+        for command, prefix in (("docker", ["compose"]), ("docker-compose", [])):
+            completed = run(command, *prefix, "-f", "docker-compose-dev.yaml", *changing)
+            assert (completed.returncode, completed.stdout) == (0, ""), (command, changing)
+            assert "left out: the harness runs this cluster" in completed.stderr
+
+
+def test_the_images_a_script_runs_are_read_from_its_docker_run_lines() -> None:
+    script = """#!/bin/bash
+docker compose -f docker-compose-dev.yaml up -d server  # no image here
+docker run --rm --network tp0_testing_net alpine sh -c "$(cat netcat_test.sh)"
+sudo docker run -it --name probe -e MESSAGE=hi --network=tp0_testing_net \\
+    busybox:1.36 sh -c 'echo hi | nc server 12345'
+docker container create -v /x:/y --rm subfuzion/netcat server 12345
+docker run --rm "$IMAGE" true
+echo "docker run --rm not-an-image"
+docker run --rm alpine true
+docker build -t ignored .
+"""
+    assert images_run_by(script) == ["alpine", "busybox:1.36", "subfuzion/netcat"]
 
 
 def test_a_generator_without_a_shebang_runs_as_the_course_shell_runs_it(tmp_path: Path) -> None:

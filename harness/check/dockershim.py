@@ -7,22 +7,71 @@ anything else. ``install_shim`` writes an executable ``docker`` into a folder to
 it swaps those names for the cluster's (whole arguments only), attaches any container it starts
 to the cluster's network with the run's labels (so the teardown's sweep removes it), and hands
 everything else to the real ``docker`` unchanged.
+
+``docker compose`` (and ``docker-compose``) is pointed at the harness's cluster whatever file and
+project their script names: reading commands (``ps``, ``logs``, ``exec``, ``run`` ...) run against
+it, and commands that would change it (``up``, ``down``, ``stop`` ...) are left out, saying so on
+stderr. In the course the grader has the server up before the script runs, as the harness does;
+and their compose file names the course's project (``tp0``), so its ``down`` would otherwise take
+down whatever of that name runs on the machine.
+
+``images_run_by`` reads which images a script's ``docker run`` lines start, so that they can be
+made present (offline stand-ins) before it runs.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 SHIM_ENV = "HARNESS_DOCKER_SHIM"
+# Compose commands that only read the cluster or run a command in it; any other one is left out.
+COMPOSE_FORWARDED = ("ps", "ls", "config", "logs", "images", "top", "port", "version", "exec", "run", "events")
+# Compose's global options that take a value; the file and project ones are replaced by the cluster's.
+_COMPOSE_VALUE_OPTIONS = (
+    "-f",
+    "--file",
+    "-p",
+    "--project-name",
+    "--project-directory",
+    "--env-file",
+    "--profile",
+    "--ansi",
+    "--progress",
+    "--parallel",
+)
+_COMPOSE_REPLACED = ("-f", "--file", "-p", "--project-name", "--project-directory")
+
 _SHIM = """\
 import json, os, sys
 
 settings = json.loads(os.environ["{env}"])
 arguments = sys.argv[1:]
+labels = [item for key, value in settings["labels"].items() for item in ("--label", f"{{key}}={{value}}")]
+command = next((index for index, argument in enumerate(arguments) if not argument.startswith("-")), None)
+if command is not None and arguments[command] == "compose":
+    rest = arguments[command + 1 :]
+    kept, index = [], 0
+    while index < len(rest) and rest[index].startswith("-"):
+        option = rest[index].split("=", 1)[0]
+        width = 2 if option in {value_options!r} and "=" not in rest[index] else 1
+        if option not in {replaced!r}:
+            kept += rest[index : index + width]
+        index += width
+    subcommand = rest[index] if index < len(rest) else None
+    if subcommand not in {forwarded!r}:
+        print(f"harness shim: `docker compose {{subcommand}}` left out: the harness runs this cluster", file=sys.stderr)
+        sys.exit(0)
+    compose = settings["compose"]
+    extra = labels if subcommand == "run" else []
+    rewritten = [*arguments[:command], "compose", "-p", compose["project"], "-f", compose["file"], *kept]
+    rewritten += [subcommand, *extra, *rest[index + 1 :]]
+    os.execv(settings["docker"], [settings["docker"], *rewritten])
 names = settings["names"]
 rewritten = []
 network_next = False
@@ -40,11 +89,17 @@ for argument in arguments:
         rewritten.append(key + "=" + names[value])
     else:
         rewritten.append(names.get(argument, argument))
-command = next((index for index, argument in enumerate(rewritten) if not argument.startswith("-")), None)
 if command is not None and rewritten[command] in ("run", "create"):
-    extra = [item for key, value in settings["labels"].items() for item in ("--label", f"{{key}}={{value}}")]
-    rewritten[command + 1 : command + 1] = extra
+    rewritten[command + 1 : command + 1] = labels
 os.execv(settings["docker"], [settings["docker"], *rewritten])
+"""
+
+# `docker-compose` (Compose v1's command) is `docker compose` through the shim beside it.
+_DOCKER_COMPOSE = """\
+import os, sys
+
+docker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "docker")
+os.execv(docker, [docker, "compose", *sys.argv[1:]])
 """
 
 
@@ -68,19 +123,81 @@ os.execvp(arguments[0], arguments)
 
 
 def install_shim(folder: Path) -> Path:
-    """Write ``folder/docker`` and ``folder/sudo`` (run by this interpreter); returns the folder, to
-    put first on PATH."""
+    """Write ``folder/docker``, ``folder/docker-compose`` and ``folder/sudo`` (run by this
+    interpreter); returns the folder, to put first on PATH."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, body in (("docker", _SHIM.format(env=SHIM_ENV)), ("sudo", _SUDO)):
+    docker = _SHIM.format(
+        env=SHIM_ENV,
+        value_options=set(_COMPOSE_VALUE_OPTIONS),
+        replaced=set(_COMPOSE_REPLACED),
+        forwarded=set(COMPOSE_FORWARDED),
+    )
+    for name, body in (("docker", docker), ("docker-compose", _DOCKER_COMPOSE), ("sudo", _SUDO)):
         shim = folder / name
         shim.write_text(f"#!{sys.executable}\n" + body, encoding="utf-8")
         shim.chmod(0o755)
     return folder
 
 
-def shim_settings(*, names: Mapping[str, str], network: str, labels: Mapping[str, str]) -> str:
-    """The shim's settings (for the SHIM_ENV variable): names to swap, the network, the labels."""
+def shim_settings(
+    *, names: Mapping[str, str], network: str, labels: Mapping[str, str], project: str, compose_file: Path
+) -> str:
+    """The shim's settings (for the SHIM_ENV variable): names to swap, the network, the labels, and
+    the cluster's compose project and file."""
     docker = shutil.which("docker")
     if docker is None:
         raise RuntimeError("no `docker` command on PATH: their scripts need it")
-    return json.dumps({"docker": docker, "names": dict(names), "network": network, "labels": dict(labels)})
+    compose = {"project": project, "file": str(compose_file)}
+    return json.dumps(
+        {"docker": docker, "names": dict(names), "network": network, "labels": dict(labels), "compose": compose}
+    )
+
+
+# `docker run` options that take no value; any other option without `=` takes the next argument.
+_RUN_FLAGS = frozenset(
+    {
+        "--rm",
+        "--detach",
+        "--interactive",
+        "--tty",
+        "--init",
+        "--privileged",
+        "--read-only",
+        "--publish-all",
+        "--no-healthcheck",
+        "--oom-kill-disable",
+        "--quiet",
+        "--help",
+        "--disable-content-trust",
+    }
+)
+_SHORT_RUN_FLAGS = re.compile(r"-[dtiPq]+")
+
+
+def images_run_by(script: str) -> list[str]:
+    """The images the ``docker run`` / ``docker create`` lines of a shell script name, in order; an
+    image given through a variable or a command substitution is not known before it runs."""
+    found: list[str] = []
+    for line in script.replace("\\\n", " ").splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:  # an unbalanced quote: a line this reading cannot follow
+            continue
+        for index, word in enumerate(words):
+            if Path(word).name != "docker":
+                continue
+            rest = words[index + 1 :]
+            if rest[:1] == ["container"]:
+                rest = rest[1:]
+            if rest[:1] not in (["run"], ["create"]):
+                continue
+            position = 1
+            while position < len(rest) and rest[position].startswith("-"):
+                option = rest[position]
+                takes_value = "=" not in option and option not in _RUN_FLAGS
+                takes_value = takes_value and not _SHORT_RUN_FLAGS.fullmatch(option)
+                position += 2 if takes_value else 1
+            image = rest[position] if position < len(rest) else "$"
+            if not any(mark in image for mark in "$`") and image not in found:
+                found.append(image)
+    return found

@@ -15,16 +15,19 @@ from harness.check.context import (
     CheckContext,
     wait_for_any_line,
 )
-from harness.check.dockershim import SHIM_ENV, install_shim, shim_settings
+from harness.check.dockershim import SHIM_ENV, images_run_by, install_shim, shim_settings
 from harness.check.ej4 import GRACE, START_TIMEOUT
 from harness.check.lines import parse_contract_line
 from harness.images import ensure_base_image
 from harness.probe import impostor_server
+from harness.standins import StandIn, StandInError, ensure_run_images
+from harness.standins.fromlines import normalise
 from harness.verdicts import Verdict, judge
 
 PROBE_SCRIPT = "validar-echo-server.sh"
 PROBE_TIMEOUT = 60
 PROBE_LINE = "test_echo_server"
+PROBE_EVIDENCE_LINES = 8  # the end of its output (the whole of it is saved with --artifacts)
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,8 @@ class ProbeOutcome:
     output: list[str]
 
     def evidence(self, label: str) -> list[str]:
-        return [f"{label}: exit {self.exit_code}", *(f"{PROBE_SCRIPT} | {line}" for line in self.output[-4:])]
+        shown = self.output[-PROBE_EVIDENCE_LINES:]
+        return [f"{label}: exit {self.exit_code}", *(f"{PROBE_SCRIPT} | {line}" for line in shown)]
 
 
 def _run_probe_script(tree: Path, shim: Path, settings: str) -> ProbeOutcome:
@@ -66,11 +70,15 @@ def _run_probe_script(tree: Path, shim: Path, settings: str) -> ProbeOutcome:
     return ProbeOutcome(results[-1] if results else None, completed.returncode, output)
 
 
-def _probe_problem(outcome: ProbeOutcome, want: str, situation: str) -> list[str]:
+def _probe_problem(outcome: ProbeOutcome, want: str, situation: str, standins: list[StandIn]) -> list[str]:
     if outcome.result == want:
         return []
     said = f"said {outcome.result}" if outcome.result else f"printed no `action: {PROBE_LINE}` line"
-    return [f"against {situation} the script {said}, expected {want}"]
+    problem = f"against {situation} the script {said}, expected {want}"
+    if standins:  # the real image may hold what the stand-in lacks (a package manager, nc's options)
+        used = "; ".join(f"{standin.image} as {standin.description}" for standin in standins)
+        problem += f" (it ran offline stand-ins, none could be pulled: {used})"
+    return [problem]
 
 
 def _server_port(tree: Path) -> int:
@@ -97,12 +105,24 @@ def _network_names(document: dict[str, Any]) -> set[str]:
     return found
 
 
+def published_verdict(published: dict[str, Any]) -> Verdict:
+    return judge(
+        "ej3",
+        "no port published",
+        [f"ports published: {published}"] if published else [],
+        "no `ports` in the generated compose file (the probe runs inside the network)",
+        "none",
+        [],
+    )
+
+
 def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
     """Their validar-echo-server.sh: success against their running server, fail against a stopped
     one and against a server that answers garbage; their compose publishes no port."""
     with ctx.tree() as tree:
         if not (tree / PROBE_SCRIPT).is_file():
             return [Verdict("ej3", "probe script", False, f"{PROBE_SCRIPT} at the repository root", "it is missing")]
+        script_text = (tree / PROBE_SCRIPT).read_text(encoding="utf-8", errors="replace")
         images = ctx.images(tree)
         shim = install_shim(tree.parent / "shim-bin")
         with ctx.run(tree, images, 0, "echo-probe") as run:
@@ -125,25 +145,46 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
             network_name = next(iter(network))
             names |= {course_name: network_name for course_name in _network_names(run.generated.document)}
 
-            def probe(server_name: str) -> ProbeOutcome:
+            theirs = {normalise(name) for name in names}
+            run_images = [image for image in images_run_by(script_text) if normalise(image) not in theirs]
+            try:
+                standins = ensure_run_images(run_images, tree / PROBE_SCRIPT, ctx.report)
+            except StandInError as exc:
+                not_judged = f"not judged: the script runs an image this machine cannot have: {exc}"
+                return [
+                    Verdict("ej3", f"probe: {situation}", True, "their script run against it", not_judged, skipped=True)
+                    for situation in ("running server", "garbage answer", "stopped server")
+                ] + [published_verdict(published)]
+
+            def probe(server_name: str, label: str) -> ProbeOutcome:
                 mapped = {**names, "server": server_name}
-                settings = shim_settings(names=mapped, network=network_name, labels=run.labels_of_run)
-                return _run_probe_script(tree, shim, settings)
+                settings = shim_settings(
+                    names=mapped,
+                    network=network_name,
+                    labels=run.labels_of_run,
+                    project=run.cluster.project,
+                    compose_file=run.cluster.compose_file,
+                )
+                outcome = _run_probe_script(tree, shim, settings)
+                if run.artifacts is not None:
+                    run.artifacts.mkdir(parents=True, exist_ok=True)
+                    (run.artifacts / f"probe-{label}.out").write_text("".join(f"{line}\n" for line in outcome.output))
+                return outcome
 
             server_name = containers["server"].name
-            running = probe(server_name)
+            running = probe(server_name, "running")
             run.cluster.stop("server", grace=int(GRACE))
             impostor_name = f"{run.cluster.project}-impostor"
             with impostor_server(
                 run.run_id, alias="server", port=_server_port(tree), image=ensure_base_image().tag, name=impostor_name
             ):
-                garbage = probe(impostor_name)
-            stopped = probe(server_name)
+                garbage = probe(impostor_name, "garbage")
+            stopped = probe(server_name, "stopped")
     verdicts = [
         judge(
             "ej3",
             "probe: running server",
-            _probe_problem(running, "success", "their running server"),
+            _probe_problem(running, "success", "their running server", standins),
             "`action: test_echo_server | result: success`",
             "success",
             running.evidence("running server"),
@@ -151,7 +192,7 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
         judge(
             "ej3",
             "probe: garbage answer",
-            _probe_problem(garbage, "fail", "a server that answers garbage"),
+            _probe_problem(garbage, "fail", "a server that answers garbage", standins),
             "`action: test_echo_server | result: fail`",
             "fail",
             garbage.evidence("garbage server"),
@@ -159,19 +200,12 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
         judge(
             "ej3",
             "probe: stopped server",
-            _probe_problem(stopped, "fail", "a stopped server"),
+            _probe_problem(stopped, "fail", "a stopped server", standins),
             "`action: test_echo_server | result: fail`",
             "fail",
             stopped.evidence("stopped server"),
         ),
-        judge(
-            "ej3",
-            "no port published",
-            [f"ports published: {published}"] if published else [],
-            "no `ports` in the generated compose file (the probe runs inside the network)",
-            "none",
-            [],
-        ),
+        published_verdict(published),
     ]
     return verdicts
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from harness.hostlock import host_lock
 from harness.standins.build import DockerEngine
-from harness.standins.fromlines import external_images
+from harness.standins.fromlines import external_images, normalise
 from harness.standins.kinds import KINDS, Kind, Report, StandInError, kind_for
 
 STANDIN_BUILDS_WAIT = 1800  # another process building every stand-in (mmdebstrap) on a loaded machine
@@ -24,7 +24,8 @@ def _quiet(_: str) -> None:
 @dataclass(frozen=True)
 class ExternalImage:
     name: str  # normalised: `busybox` -> `busybox:latest`
-    dockerfiles: tuple[Path, ...]
+    dockerfiles: tuple[Path, ...]  # the files that name it
+    how: str = "FROM"  # how they use it, for the messages: `FROM`, `docker run`
 
 
 def collect_external_images(
@@ -81,16 +82,16 @@ def ensure_image(needed: ExternalImage, engine: Engine, report: Report = _quiet)
     if reason is None:
         report(f"{image}: pulled" + (" (replaces the offline stand-in)" if is_standin else ""))
         return None
-    where = ", ".join(str(path) for path in needed.dockerfiles)
+    where = f"{needed.how} in " + ", ".join(str(path) for path in needed.dockerfiles)
     if kind is None:
         known = ", ".join(f"{repo}:*" for k in KINDS for repo in k.repositories)
         raise StandInError(
-            f"{image} (FROM in {where}): not present and not pullable ({reason}), and no offline stand-in "
-            f"exists for it (stand-ins: {known}); load it with `docker load` or change the FROM line"
+            f"{image} ({where}): not present and not pullable ({reason}), and no offline stand-in "
+            f"exists for it (stand-ins: {known}); load it with `docker load` or change the {needed.how} line"
         )
     if "@" in image:
         raise StandInError(
-            f"{image} (FROM in {where}): pinned by digest, not present and not pullable ({reason}); "
+            f"{image} ({where}): pinned by digest, not present and not pullable ({reason}); "
             "a stand-in cannot carry a digest: load the image with `docker load`"
         )
     if not is_standin:
@@ -109,7 +110,18 @@ def ensure_from_images(
     engine: Engine | None = None,
 ) -> list[StandIn]:
     """Every external FROM image of ``dockerfiles`` present under its name; the stand-ins used."""
-    needed = collect_external_images(dockerfiles, build_args)
+    return ensure_all(collect_external_images(dockerfiles, build_args), report, engine)
+
+
+def ensure_run_images(
+    images: Iterable[str], script: Path, report: Report = _quiet, engine: Engine | None = None
+) -> list[StandIn]:
+    """Every image a script's ``docker run`` names present under its name; the stand-ins used."""
+    needed = [ExternalImage(normalise(image), (script,), "docker run") for image in images]
+    return ensure_all(needed, report, engine)
+
+
+def ensure_all(needed: Iterable[ExternalImage], report: Report = _quiet, engine: Engine | None = None) -> list[StandIn]:
     engine = engine or DockerEngine()
     standins = []
     # Parallel checks (xdist workers, CLI workers, another suite) build each stand-in once, not once each.
