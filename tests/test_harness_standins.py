@@ -11,7 +11,7 @@ import pytest
 
 from harness.standins.build import busybox_rootfs
 from harness.standins.ensure import ExternalImage, ensure_from_images, ensure_image, ensure_run_images
-from harness.standins.fromlines import external_images, normalise, parse_from_lines, substitute
+from harness.standins.fromlines import external_images, normalise, parse_from_lines, substitute, syntax_frontend
 from harness.standins.kinds import KINDS, Kind, StandInError, kind_for
 
 # The course template's shape: a Go build stage and a busybox runtime.
@@ -74,6 +74,13 @@ def test_backtick_escape_directive():
 def test_a_stage_name_is_only_a_stage_after_it_was_defined():
     # `golang` before any stage called golang is the public image.
     assert external_images("FROM golang AS golang\nFROM golang\n") == ["golang:latest"]
+
+
+def test_a_syntax_directive_names_its_frontend_only_at_the_top():
+    assert syntax_frontend("# syntax=docker/dockerfile:1.7-labs\n\nFROM python:3.9\n") == "docker/dockerfile:1.7-labs"
+    assert syntax_frontend("#Syntax = docker/dockerfile:1\nFROM busybox\n") == "docker/dockerfile:1"
+    assert syntax_frontend(TEMPLATE_CLIENT) is None
+    assert syntax_frontend("FROM a\nRUN x\nRUN x\nRUN x\nRUN x\n# syntax=late/comment\n") is None
 
 
 def test_same_image_twice_is_listed_once():

@@ -19,6 +19,7 @@ from harness.engine import docker_client
 from harness.images import ImageError, image_present
 from harness.labels import LABEL, SUT_IMAGE_LABEL
 from harness.standins import StandInError, ensure_from_images
+from harness.standins.fromlines import syntax_frontend
 
 IMAGE_REPOSITORY = "lottery-harness-sut"
 ROLES = ("server", "client")
@@ -72,15 +73,31 @@ def build_role(tree: Path, role: str, digest: str, build_args: Mapping[str, str]
             for chunk in stream:
                 if "error" in chunk:
                     detail = "\n".join(tail[-8:])
-                    raise ImageError(f"building {role}/Dockerfile failed: {chunk['error'].strip()}\n{detail}")
+                    why = chunk["error"].strip() + _frontend_note(dockerfile)
+                    raise ImageError(f"building {role}/Dockerfile failed: {why}\n{detail}")
                 line = str(chunk.get("stream", "")).rstrip()
                 if line:
                     tail.append(line)
-        except (APIError, BuildError) as exc:
+        except APIError as exc:  # the engine refused the Dockerfile: its words, without the request's URL
+            why = str(exc.explanation or exc) + _frontend_note(dockerfile)
+            raise ImageError(f"building {role}/Dockerfile failed: {why}") from None
+        except BuildError as exc:
             raise ImageError(f"building {role}/Dockerfile failed: {exc}") from None
         if not image_present(docker_client(), tag):
             raise ImageError(f"building {role}/Dockerfile finished without producing {tag}")
         return tag
+
+
+def _frontend_note(dockerfile: Path) -> str:
+    """Why a Dockerfile that asks for a BuildKit frontend may fail here, or nothing."""
+    frontend = syntax_frontend(dockerfile.read_text(encoding="utf-8", errors="replace"))
+    if frontend is None:
+        return ""
+    return (
+        f" (its `# syntax={frontend}` line asks for a BuildKit frontend, pulled from a registry when it"
+        " builds; the harness builds offline with the engine's classic builder, which knows only the"
+        " stable Dockerfile syntax: this failure may be this machine's, not the Dockerfile's)"
+    )
 
 
 def build_sut_images(

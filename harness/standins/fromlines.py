@@ -18,6 +18,7 @@ class FromLine:
 
 _VARIABLE = re.compile(r"\\\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 _ESCAPE_DIRECTIVE = re.compile(r"^#\s*escape\s*=\s*([\\`])\s*$", re.IGNORECASE)
+_SYNTAX_DIRECTIVE = re.compile(r"#\s*syntax\s*=\s*(\S+)\s*$", re.IGNORECASE)
 
 
 def substitute(text: str, variables: Mapping[str, str]) -> str:
@@ -97,6 +98,15 @@ def parse_from_lines(text: str, build_args: Mapping[str, str] | None = None) -> 
                 raise ValueError(f"line {number}: FROM {words[0]} is empty (no value for its ARG)")
             found.append(FromLine(image=image, stage=stage, line=number))
     return found
+
+
+def syntax_frontend(text: str) -> str | None:
+    """The image a ``# syntax=`` parser directive names (a BuildKit frontend), if the file has one."""
+    for line in text.splitlines()[:5]:  # parser directives come first
+        found = _SYNTAX_DIRECTIVE.match(line.strip())
+        if found:
+            return found.group(1)
+    return None
 
 
 def normalise(image: str) -> str:
