@@ -15,9 +15,11 @@ import pytest
 import yaml
 
 from harness.check import safecompose
+from harness.check.cli import trees
 from harness.check.dockershim import SHIM_ENV, images_run_by, install_shim
 from harness.check.inputs import edit_client_config, edit_server_config, write_agency
 from harness.check.lines import read_event
+from harness.check.runner import select
 from harness.check.safecompose import generate, make_safe, release_subnets
 from harness.check.sut import Sut, exercise_branches, tree_digest
 from harness.data import WINNING_NUMBER
@@ -231,6 +233,9 @@ def test_a_fresh_clone_is_checked_on_its_remote_tracking_branches_and_sut_ref_wi
     pinned = Sut.at(clone, "main")  # --sut-ref: that ref for every exercise, branches or not
     with pinned.scratch("ej5") as tree:
         assert (tree / "which").read_text() == "main\n"
+    checks = select(["ej5", "ej6", "ej7", "ej8"], None)
+    assert trees(sut, checks) == "ej5 from ref origin/ej5; ej6 from ref fork/ej6; ej7, ej8 from the checked-out tree"
+    assert trees(pinned, checks) == "ej5, ej6, ej7, ej8 from ref main"
 
 
 def test_the_tree_digest_follows_the_sources_not_the_data(tmp_path: Path) -> None:

@@ -51,8 +51,10 @@ def results_table(verdicts: list[Verdict], title: str) -> Table:
 
 def trees(sut: Sut, checks: list[Check]) -> str:
     """Which tree each exercise is checked on: ``ej1 from ref origin/ej1, ...``."""
-    exercises = sorted({check.exercise for check in checks})
-    return ", ".join(f"{exercise} from {sut.source(exercise).describe()}" for exercise in exercises)
+    by_source: dict[str, list[str]] = {}
+    for exercise in sorted({check.exercise for check in checks}):
+        by_source.setdefault(sut.source(exercise).describe(), []).append(exercise)
+    return "; ".join(f"{', '.join(exercises)} from {source}" for source, exercises in by_source.items())
 
 
 class Progress:
@@ -140,6 +142,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         console.print(f"junit: {args.junit}")
     if args.artifacts:
         console.print(f"logs: {args.artifacts}")
-    passed = len(verdicts) - len(failed)
-    console.print(f"{'FAILED' if failed else 'OK'}: {passed}/{len(verdicts)} passed in {elapsed:.1f}s")
+    skipped = sum(1 for v in verdicts if v.skipped)
+    passed = len(verdicts) - len(failed) - skipped
+    counts = f"{passed} passed, {len(failed)} failed, {skipped} skipped of {len(verdicts)} verdicts"
+    console.print(f"{'FAILED' if failed else 'OK'}: {counts} in {elapsed:.1f}s")
     return 1 if failed else 0
