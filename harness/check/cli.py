@@ -72,8 +72,9 @@ class Progress:
 
     def done(self, check: Check, verdicts: list[Verdict]) -> None:
         failed = sum(1 for v in verdicts if not v.passed and not v.skipped)
+        skipped = bool(verdicts) and all(v.skipped for v in verdicts)
         with self.lock:
-            self.state[check.key] = f"FAIL ({failed})" if failed else "pass"
+            self.state[check.key] = f"FAIL ({failed})" if failed else ("skip" if skipped else "pass")
 
     def table(self) -> Table:
         table = Table(title="harness check", show_header=False, box=None)
