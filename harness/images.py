@@ -138,14 +138,15 @@ def import_debian_rootfs(
     report: Report = _quiet,
     changes: Sequence[str] = (),
     needed_for: str = "an image",
+    suite: str = "bookworm",
 ) -> None:
-    """Debian bookworm minbase plus ``packages`` (mmdebstrap), imported as ``tag``.
+    """Debian ``suite`` minbase plus ``packages`` (mmdebstrap), imported as ``tag``.
 
     ``changes`` are Dockerfile instructions (ENV, LABEL, WORKDIR, ...) applied by the import.
     """
     mmdebstrap = _ensure_mmdebstrap(report, needed_for)
     repository, _, version = tag.rpartition(":")
-    command = [mmdebstrap, "--variant=minbase", f"--include={','.join(packages)}", "bookworm", "-"]
+    command = [mmdebstrap, "--variant=minbase", f"--include={','.join(packages)}", suite, "-"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as debootstrap:
         assert debootstrap.stdout is not None
         try:

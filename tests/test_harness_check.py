@@ -20,7 +20,7 @@ from harness.check.dockershim import SHIM_ENV, images_run_by, install_shim
 from harness.check.inputs import edit_client_config, edit_server_config, write_agency
 from harness.check.lines import read_event
 from harness.check.runner import select
-from harness.check.safecompose import generate, make_safe, release_subnets
+from harness.check.safecompose import generate, make_safe, missing_tools, release_subnets
 from harness.check.sut import Sut, exercise_branches, tree_digest
 from harness.data import WINNING_NUMBER
 
@@ -377,6 +377,20 @@ docker run --rm alpine true
 docker build -t ignored .
 """
     assert images_run_by(script) == ["alpine", "busybox:1.36", "subfuzion/netcat"]
+
+
+def test_a_generator_that_runs_a_missing_tool_is_told_apart_and_go_is_provisioned(tmp_path: Path) -> None:
+    script = tmp_path / "generar-compose.sh"
+    script.write_text("#!/bin/bash\necho writing $1\nno-such-tool-here run x.go $1 $2\n", encoding="utf-8")
+    script.chmod(0o755)
+    generated = generate(tmp_path, 2)
+    assert generated.exit_code == 127 and generated.error is not None
+    assert generated.error.endswith("exited 127: it runs commands this machine lacks: no-such-tool-here")
+    assert missing_tools("x.sh: line 4: go: command not found\nsh: 1: jq: not found\nerror: file not found") == [
+        "go",
+        "jq",
+    ]
+    assert "go (bash scripts/provision-go.sh)" in safecompose._missing_tools_note("line 3: go: command not found")
 
 
 def test_a_generator_without_a_shebang_runs_as_the_course_shell_runs_it(tmp_path: Path) -> None:

@@ -124,7 +124,12 @@ def test_normalise(image, expected):
     ("image", "kind"),
     [
         ("golang:1.17", "golang"),
-        ("docker.io/library/golang:1.21-alpine", "golang"),
+        ("golang:1.19.5-bullseye", "golang"),
+        ("docker.io/library/golang:1.21-alpine", "golang-trixie"),
+        ("golang:1.22", "golang-trixie"),
+        ("golang:1.30", "golang-trixie"),
+        ("golang:latest", "golang-trixie"),
+        ("golang:1", "golang-trixie"),
         ("busybox:latest", "busybox"),
         ("alpine:3.18", "busybox"),
         ("python:3.9.7-slim", "python"),
@@ -190,15 +195,28 @@ def test_missing_image_gets_a_stand_in_built_once_and_tagged_with_the_requested_
     engine = FakeEngine()
     messages: list[str] = []
     first = ensure_image(needed("golang:1.17"), engine, messages.append)
-    second = ensure_image(needed("golang:1.21"), engine, messages.append)
+    second = ensure_image(needed("golang:1.18"), engine, messages.append)
     assert first is not None and second is not None
     assert (first.image, first.kind, first.why) == ("golang:1.17", "golang", "no such host")
     assert engine.built == ["golang"]
-    assert engine.tagged == [(GOLANG.tag, "golang:1.17"), (GOLANG.tag, "golang:1.21")]
+    assert engine.tagged == [(GOLANG.tag, "golang:1.17"), (GOLANG.tag, "golang:1.18")]
     assert (
         "golang:1.17: not present and not pullable; using an offline stand-in (Debian bookworm golang-go"
         in (messages[-2])
     )
+
+
+def test_a_go_newer_than_bookworms_gets_the_trixie_stand_in():
+    engine = FakeEngine()
+    old, new = ensure_image(needed("golang:1.17"), engine), ensure_image(needed("golang:1.22"), engine)
+    assert old is not None and new is not None
+    assert (old.kind, new.kind) == ("golang", "golang-trixie") and "golang-go 1.24" in new.description
+    assert engine.built == ["golang", "golang-trixie"]
+    assert engine.images["golang:1.22"] != engine.images["golang:1.17"]
+    # `golang:1.22` tagged on the Go 1.19 stand-in (before there were two): it gets the right one
+    engine = FakeEngine({GOLANG.tag: "standin-golang", "golang:1.22": "standin-golang"})
+    assert ensure_image(needed("golang:1.22"), engine) is not None
+    assert engine.images["golang:1.22"] == "standin-golang-trixie"
 
 
 def test_stand_in_already_tagged_is_kept_without_retagging_and_replaced_once_pullable():

@@ -54,12 +54,36 @@ class Generated:
         return self.error is None and self.document is not None
 
 
+# How to get a tool their generator runs on this machine (the course's machines have Go).
+TOOL_PROVIDERS = {"go": "bash scripts/provision-go.sh"}
+_COMMAND_NOT_FOUND = re.compile(r"(?:^|[\s:])([\w.+-]+): (?:command )?not found$")
+
+
 def _generator_environment() -> dict[str, str]:
     """The caller's environment, with this interpreter's directory first on PATH: a script that
     runs ``python3`` (this repository's drop-in does) gets one with PyYAML and Jinja2."""
     environment = dict(os.environ)
     environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")])
     return environment
+
+
+def missing_tools(output: str) -> list[str]:
+    """The commands a shell said it could not find (``line 3: go: command not found``), in order."""
+    found: list[str] = []
+    for line in output.splitlines():
+        match = _COMMAND_NOT_FOUND.search(line.strip())
+        if match and match.group(1) not in found:
+            found.append(match.group(1))
+    return found
+
+
+def _missing_tools_note(output: str) -> str:
+    """``: it runs go, which this machine lacks (bash scripts/provision-go.sh)``, or nothing."""
+    tools = missing_tools(output)
+    if not tools:
+        return ""
+    named = ", ".join(f"{tool} ({TOOL_PROVIDERS[tool]})" if tool in TOOL_PROVIDERS else tool for tool in tools)
+    return f": it runs commands this machine lacks: {named}"
 
 
 def generate(tree: Path, clients: int, output: str = "docker-compose-check.yaml") -> Generated:
@@ -96,7 +120,8 @@ def generate(tree: Path, clients: int, output: str = "docker-compose-check.yaml"
     text = completed.stdout.decode(errors="replace")
     shown = f"./{GENERATOR} {output} {clients}"
     if completed.returncode != 0:
-        return Generated(clients, path, completed.returncode, text, None, f"`{shown}` exited {completed.returncode}")
+        error = f"`{shown}` exited {completed.returncode}" + _missing_tools_note(text)
+        return Generated(clients, path, completed.returncode, text, None, error)
     if not path.is_file():
         return Generated(clients, path, 0, text, None, f"`{shown}` exited 0 but wrote no {output}")
     try:

@@ -5,11 +5,12 @@ substituted, ``--platform=`` flags skipped, stages and ``scratch`` left out) is 
 exactly that name: present locally, nothing to do; else pulled (short timeout); else a stand-in built
 offline from Debian bookworm and tagged with the requested name, said plainly through ``report``:
 
-- ``golang:*``            -> minbase + golang-go (Go 1.19) + ca-certificates
+- ``golang:*``            -> minbase + golang-go + ca-certificates: Go 1.19 (bookworm) for
+                             ``golang:1.19`` and older, else Go 1.24 (trixie)
 - ``busybox*``, ``alpine*`` -> /bin/busybox (Debian's busybox-static) and its applet links, nothing else
 - ``python:*``            -> minbase + python3, python-is-python3, python3-pip, python3-yaml
 
-Each kind is built once and cached under ``lottery-harness/standin-KIND:bookworm`` with the label
+Each kind is built once and cached under ``lottery-harness/standin-KIND:SUITE`` with the label
 ``STANDIN_LABEL``; requested names are plain ``docker tag``s of it. A real image (present without that
 label, or pullable) is never replaced; a stand-in already tagged is replaced by the real image as soon
 as a pull succeeds.

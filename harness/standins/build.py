@@ -47,7 +47,12 @@ class DockerEngine:
         changes = [*kind.changes, f"LABEL {STANDIN_LABEL}={kind.name}"]
         if kind.packages:
             images.import_debian_rootfs(
-                kind.tag, kind.packages, report, changes=changes, needed_for=f"the stand-in {kind.tag}"
+                kind.tag,
+                kind.packages,
+                report,
+                changes=changes,
+                needed_for=f"the stand-in {kind.tag}",
+                suite=kind.suite,
             )
         else:
             _import_busybox_rootfs(kind.tag, changes, report)

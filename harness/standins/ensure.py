@@ -73,8 +73,12 @@ def ensure_image(needed: ExternalImage, engine: Engine, report: Report = _quiet)
     image = needed.name
     kind = kind_for(image)
     present = engine.image_id(image)
-    # A stand-in is recognised by its ID, not by the label (images built FROM it inherit the label).
-    is_standin = present is not None and kind is not None and present == engine.image_id(kind.tag)
+    # A stand-in is recognised by its ID, not by the label (images built FROM it inherit the label);
+    # any kind's, so that a name tagged on an older kind (Go 1.19 for `golang:1.22`) gets the right one.
+    standin_ids = {
+        engine.image_id(other.tag) for other in KINDS if kind is not None and other.repositories == kind.repositories
+    }
+    is_standin = present is not None and present in standin_ids
     if present is not None and not is_standin:
         report(f"{image}: present")
         return None
@@ -94,10 +98,11 @@ def ensure_image(needed: ExternalImage, engine: Engine, report: Report = _quiet)
             f"{image} ({where}): pinned by digest, not present and not pullable ({reason}); "
             "a stand-in cannot carry a digest: load the image with `docker load`"
         )
-    if not is_standin:
-        if engine.image_id(kind.tag) is None:
-            report(f"{image}: building the offline stand-in {kind.tag} ({kind.description}), once")
-            engine.build_standin(kind, report)
+    right = engine.image_id(kind.tag)
+    if right is None:
+        report(f"{image}: building the offline stand-in {kind.tag} ({kind.description}), once")
+        engine.build_standin(kind, report)
+    if right is None or present != right:
         engine.tag(kind.tag, image)
     report(f"{image}: not present and not pullable; using an offline stand-in ({kind.description})")
     return StandIn(image, kind.name, kind.tag, kind.description, needed.dockerfiles, reason)
