@@ -2,8 +2,9 @@
 whose FROM images exist nowhere gets them under exactly the names it asks for, builds and runs; an
 image that is present is left as it is.
 
-Requested names carry a unique tag (``golang:standins-test-<id>``) so that nothing else on the engine
-is touched; they are untagged afterwards, the cached stand-ins stay (that is their point).
+Requested names carry a unique tag (``golang:1.19-standins-test-<id>``) so that nothing else on the
+engine is touched; they are untagged afterwards, the cached stand-ins stay (that is their point).
+The Go version asked for picks the stand-in: bookworm's Go 1.19 up to 1.19, trixie's Go 1.24 after.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ func main() { fmt.Println("hello from", runtime.Version()) }
 
 DOCKERFILE = """\
 # A template-like client: build stage, a stage built on it, a busybox runtime.
-ARG GO_IMAGE=golang:{tag}
+ARG GO_IMAGE=golang:{go}-{tag}
 FROM ${{GO_IMAGE}} AS build
 WORKDIR /src
 COPY go.mod main.go ./
@@ -61,23 +62,23 @@ def _remove(names: list[str]) -> None:
 def unique_tag() -> Iterator[str]:
     tag = f"standins-test-{uuid.uuid4().hex[:8]}"
     yield tag
-    _remove([f"golang:{tag}", f"busybox:{tag}", f"python:{tag}", f"standins-test/hello:{tag}"])
+    golang = [f"golang:{go}-{tag}" for go in ("1.19", "1.22")]
+    _remove([*golang, f"busybox:{tag}", f"python:{tag}", f"standins-test/hello:{tag}"])
 
 
-def test_multi_stage_go_build_through_stand_ins(tmp_path: Path, unique_tag: str):
+@pytest.mark.parametrize(("go", "kind", "version"), [("1.19", "golang", "go1.19"), ("1.22", "golang-trixie", "go1.24")])
+def test_multi_stage_go_build_through_stand_ins(tmp_path: Path, unique_tag: str, go: str, kind: str, version: str):
     (tmp_path / "main.go").write_text(MAIN_GO)
-    (tmp_path / "go.mod").write_text("module example.com/hello\n\ngo 1.19\n")
+    (tmp_path / "go.mod").write_text(f"module example.com/hello\n\ngo {go}\n")
     dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text(DOCKERFILE.format(tag=unique_tag))
+    dockerfile.write_text(DOCKERFILE.format(go=go, tag=unique_tag))
     messages: list[str] = []
 
     standins = ensure_from_images([dockerfile], messages.append)
 
-    assert [(s.image, s.kind) for s in standins] == [
-        (f"golang:{unique_tag}", "golang"),
-        (f"busybox:{unique_tag}", "busybox"),
-    ]
-    assert f"golang:{unique_tag}: not present and not pullable; using an offline stand-in" in "\n".join(messages)
+    golang = f"golang:{go}-{unique_tag}"
+    assert [(s.image, s.kind) for s in standins] == [(golang, kind), (f"busybox:{unique_tag}", "busybox")]
+    assert f"{golang}: not present and not pullable; using an offline stand-in" in "\n".join(messages)
     client = docker_client()
     for standin in standins:
         image = client.images.get(standin.image)
@@ -89,7 +90,7 @@ def test_multi_stage_go_build_through_stand_ins(tmp_path: Path, unique_tag: str)
     )
     output = client.containers.run(built.id, remove=True, labels={LABEL: "1"}).decode()
     first, second = output.splitlines()
-    assert first.startswith("hello from go1.19")  # Debian bookworm's Go
+    assert first.startswith(f"hello from {version}")  # Debian's Go of the stand-in's suite
     assert second == "shell ok"
     assert client.images.get(f"busybox:{unique_tag}").attrs["Size"] < 10_000_000  # busybox only
 
