@@ -20,7 +20,7 @@ from harness.check.dockershim import SHIM_ENV, images_run_by, install_shim
 from harness.check.inputs import edit_client_config, edit_server_config, write_agency
 from harness.check.lines import read_event
 from harness.check.runner import select
-from harness.check.safecompose import generate, make_safe, missing_tools, release_subnets
+from harness.check.safecompose import generate, make_safe, missing_tools, release_subnets, shell_command
 from harness.check.sut import Sut, exercise_branches, tree_digest
 from harness.data import WINNING_NUMBER
 
@@ -401,3 +401,12 @@ def test_a_generator_without_a_shebang_runs_as_the_course_shell_runs_it(tmp_path
     generated = generate(tmp_path, 2)
     assert generated.ok, generated.error
     assert generated.output.strip() == "writing docker-compose-check.yaml"
+    # their validar-echo-server.sh is run the same way (an executable without `#!` failed: exec format error)
+    probe = tmp_path / "validar-echo-server.sh"
+    probe.write_text("echo 'action: test_echo_server | result: success'\n", encoding="utf-8")
+    probe.chmod(0o755)
+    assert shell_command(probe) == ["bash", str(probe)]
+    completed = subprocess.run(shell_command(probe), capture_output=True, text=True, check=True)
+    assert completed.stdout == "action: test_echo_server | result: success\n"
+    probe.write_text("#!/bin/sh\necho ok\n", encoding="utf-8")
+    assert shell_command(probe) == [str(probe)]

@@ -18,6 +18,7 @@ from harness.check.context import (
 from harness.check.dockershim import SHIM_ENV, images_run_by, install_shim, shim_settings
 from harness.check.ej4 import GRACE, START_TIMEOUT
 from harness.check.lines import parse_contract_line
+from harness.check.safecompose import shell_command
 from harness.images import ensure_base_image
 from harness.probe import impostor_server
 from harness.standins import StandIn, StandInError, ensure_run_images
@@ -43,7 +44,7 @@ class ProbeOutcome:
 
 def _run_probe_script(tree: Path, shim: Path, settings: str) -> ProbeOutcome:
     script = tree / PROBE_SCRIPT
-    command = [str(script)] if os.access(script, os.X_OK) else ["bash", str(script)]
+    command = shell_command(script)
     environment = dict(os.environ)
     environment["PATH"] = os.pathsep.join([str(shim), environment.get("PATH", "")])
     environment[SHIM_ENV] = settings

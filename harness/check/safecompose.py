@@ -86,21 +86,21 @@ def _missing_tools_note(output: str) -> str:
     return f": it runs commands this machine lacks: {named}"
 
 
+def shell_command(script: Path) -> list[str]:
+    """How the course's shell runs ``./script``: itself when it is executable and has a ``#!`` line;
+    else (the kernel refuses to exec a file without one) bash, the shell the course uses."""
+    with script.open("rb") as file:
+        has_interpreter = file.read(2) == b"#!"
+    return [str(script)] if has_interpreter and os.access(script, os.X_OK) else ["bash", str(script)]
+
+
 def generate(tree: Path, clients: int, output: str = "docker-compose-check.yaml") -> Generated:
     """Run the tree's ``generar-compose.sh OUTPUT N`` and parse the file it wrote."""
     path = tree / output
     script = tree / GENERATOR
     if not script.is_file():
         return Generated(clients, path, None, "", None, f"{GENERATOR} is missing at the repository root")
-    # As the course's shell runs `./generar-compose.sh`: a script without a `#!` line (the
-    # kernel refuses to exec it) is run by bash, the shell the course uses; so is one that is not
-    # executable.
-    with script.open("rb") as file:
-        has_interpreter = file.read(2) == b"#!"
-    if has_interpreter and os.access(script, os.X_OK):
-        command = [str(script), output, str(clients)]
-    else:
-        command = ["bash", GENERATOR, output, str(clients)]
+    command = [*shell_command(script), output, str(clients)]
     try:
         completed = subprocess.run(
             command,
