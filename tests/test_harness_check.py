@@ -84,6 +84,18 @@ def test_make_safe_resolves_relative_host_paths_against_the_copy(tmp_path: Path)
     assert services["client1"]["env_file"] == str(tmp_path / "client.env")
 
 
+def test_make_safe_notes_a_mount_of_a_file_the_tree_does_not_have(tmp_path: Path) -> None:
+    """Their compose mounts .data/agency-1.csv; absent, Docker would mount an empty directory."""
+    (tmp_path / "server").mkdir()
+    (tmp_path / "server" / "config.ini").write_text("[DEFAULT]\n")
+    notes = _safe(tmp_path, set()).notes
+    assert "client1: mounts .data/agency-1.csv, which does not exist: Docker mounts an empty directory there" in notes
+    assert not any(note.startswith("server: mounts") for note in notes)
+    (tmp_path / ".data").mkdir()
+    (tmp_path / ".data" / "agency-1.csv").write_text("a,b,1,2000-01-01,1\n")
+    assert not any("does not exist" in note for note in _safe(tmp_path, set()).notes)
+
+
 def test_make_safe_moves_a_fixed_subnet_to_a_free_one_taken_or_not(tmp_path: Path) -> None:
     """The course's own stack (172.25.125.0/24) can start while a check runs, and the reverse."""
     for taken in (set(), {ipaddress.IPv4Network("172.25.0.0/16"), ipaddress.IPv4Network("10.128.0.0/10")}):

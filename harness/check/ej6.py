@@ -16,6 +16,8 @@ from harness.check.lines import RunLog, shown
 from harness.check.lottery import BATCH_TIMEOUT, MAX_AMOUNT, MAX_FRAME_BYTES, batches, client_services, wait_for_total
 from harness.verdicts import Verdict, judge
 
+CLIENT_TAIL_LINES = 3
+
 
 def _batch_run(
     ctx: CheckContext, name: str, files: Sequence[tuple[int, bool]], max_amount: int, timeout: float
@@ -64,6 +66,8 @@ def check_batch_total(ctx: CheckContext, *, rows: int, long_names: bool = False)
     line_problems, line_evidence = contract_problems(log.lines)
     problems += line_problems
     evidence = line_evidence + shown(received[-4:] if not problems else received[-8:])
+    if sum(sizes) < rows:  # what the client said last tells why (a file it could not read...)
+        evidence += shown(log.of("client1")[-CLIENT_TAIL_LINES:])
     if long_names:
         expected = (
             f"{rows} bets of ~450 bytes each delivered in frames of at most 8 kB (fewer than {MAX_AMOUNT} a batch)"

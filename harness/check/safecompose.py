@@ -209,6 +209,24 @@ def _rewrite_volumes(service: dict[str, Any], tree: Path) -> None:
     service["volumes"] = rewritten
 
 
+def _missing_bind_sources(service: dict[str, Any], tree: Path) -> list[str]:
+    """Bind mounts from inside the tree whose source does not exist: Docker mounts an empty
+    directory there (a client then reads a directory where it expected its agency file)."""
+    missing = []
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, str):
+            source = volume.split(":", 1)[0]
+        elif isinstance(volume, dict) and volume.get("type") == "bind":
+            source = str(volume.get("source", ""))
+        else:
+            continue
+        path = Path(source)
+        if path.is_absolute() and path.is_relative_to(tree) and not path.exists():
+            shown = path.relative_to(tree)
+            missing.append(f"mounts {shown}, which does not exist: Docker mounts an empty directory there")
+    return missing
+
+
 def _rewrite_env_files(service: dict[str, Any], tree: Path) -> None:
     env_file = service.get("env_file")
     if isinstance(env_file, str):
@@ -278,6 +296,7 @@ def make_safe(
             spec["pull_policy"] = "never"
         spec["labels"] = _labels_as_mapping(spec.get("labels")) | dict(labels)
         _rewrite_volumes(spec, tree)
+        notes += [f"{name}: {missing}" for missing in _missing_bind_sources(spec, tree)]
         _rewrite_env_files(spec, tree)
         if "network_mode" not in spec and not spec.get("networks"):
             uses_default_network = True
