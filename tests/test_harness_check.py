@@ -15,14 +15,17 @@ import pytest
 import yaml
 
 from harness.check import safecompose
-from harness.check.cli import trees
+from harness.check.cli import Progress, tree_sources
 from harness.check.dockershim import SHIM_ENV, images_run_by, install_shim
+from harness.check.ej3 import ProbeOutcome, probe_problem
 from harness.check.inputs import edit_client_config, edit_server_config, write_agency
 from harness.check.lines import read_event
 from harness.check.runner import select
 from harness.check.safecompose import generate, make_safe, missing_tools, release_subnets, shell_command
 from harness.check.sut import Sut, exercise_branches, tree_digest
 from harness.data import WINNING_NUMBER
+from harness.standins import StandIn
+from harness.verdicts import Verdict
 
 LABELS = {"lottery-harness.run": "r1", "lottery-harness": "1"}
 IMAGES = {"server": "lottery-harness-sut/server:abc", "client": "lottery-harness-sut/client:abc"}
@@ -89,7 +92,10 @@ def test_make_safe_notes_a_mount_of_a_file_the_tree_does_not_have(tmp_path: Path
     (tmp_path / "server").mkdir()
     (tmp_path / "server" / "config.ini").write_text("[DEFAULT]\n")
     notes = _safe(tmp_path, set()).notes
-    assert "client1: mounts .data/agency-1.csv, which does not exist: Docker mounts an empty directory there" in notes
+    assert (
+        "client1: mounts .data/agency-1.csv, which does not exist here (Docker mounts an empty directory for it)"
+        in notes
+    )
     assert not any(note.startswith("server: mounts") for note in notes)
     (tmp_path / ".data").mkdir()
     (tmp_path / ".data" / "agency-1.csv").write_text("a,b,1,2000-01-01,1\n")
@@ -236,7 +242,11 @@ def test_a_fresh_clone_is_checked_on_its_remote_tracking_branches_and_sut_ref_wi
     git(clone, "remote", "add", "fork", str(fork))
     git(clone, "fetch", "-q", "fork")
 
-    assert exercise_branches(clone) == {"ej5": "origin/ej5", "ej6": "fork/ej6"}
+    git(clone, "tag", "ej7", "origin/main")  # a tag is not a branch
+    git(clone, "branch", "ej6", "origin/ej5")  # a local branch wins over the remote-tracking ones
+    assert exercise_branches(clone) == {"ej5": "refs/remotes/origin/ej5", "ej6": "refs/heads/ej6"}
+    git(clone, "branch", "-D", "ej6")
+    assert exercise_branches(clone) == {"ej5": "refs/remotes/origin/ej5", "ej6": "refs/remotes/fork/ej6"}
     sut = Sut.at(clone)
     assert sut.source("ej5").describe() == "ref origin/ej5" and sut.source("ej7").describe() == "the checked-out tree"
     for exercise, content in (("ej5", "ej5\n"), ("ej6", "ej6 of the fork\n"), ("ej7", "main\n")):
@@ -246,8 +256,11 @@ def test_a_fresh_clone_is_checked_on_its_remote_tracking_branches_and_sut_ref_wi
     with pinned.scratch("ej5") as tree:
         assert (tree / "which").read_text() == "main\n"
     checks = select(["ej5", "ej6", "ej7", "ej8"], None)
-    assert trees(sut, checks) == "ej5 from ref origin/ej5; ej6 from ref fork/ej6; ej7, ej8 from the checked-out tree"
-    assert trees(pinned, checks) == "ej5, ej6, ej7, ej8 from ref main"
+    assert (
+        tree_sources(sut, checks)
+        == "ej5 from ref origin/ej5; ej6 from ref fork/ej6; ej7, ej8 from the checked-out tree"
+    )
+    assert tree_sources(pinned, checks) == "ej5, ej6, ej7, ej8 from ref main"
 
 
 def test_the_tree_digest_follows_the_sources_not_the_data(tmp_path: Path) -> None:
@@ -361,15 +374,17 @@ def test_their_compose_commands_read_the_harness_cluster_and_never_change_it(tmp
         "run",
         "--label",
         "lottery-harness.run=r1",
+        "--no-deps",  # never starts the server a probe stopped
         "--rm",
         "client1",
     ]
+    assert json.loads(run("docker", "compose", "--version").stdout) == ["compose", "--version"]
     assert json.loads(run("docker-compose", "-f", "docker-compose-dev.yaml", "logs", "server").stdout) == [
         *cluster,
         "logs",
         "server",
     ]
-    for changing in (["up", "-d", "server"], ["down", "-t", "0"], ["stop", "server"], ["rm", "-f"], []):
+    for changing in (["up", "-d", "server"], ["down", "-t", "0"], ["stop", "server"], ["rm", "-f"], ["events"]):
         for command, prefix in (("docker", ["compose"]), ("docker-compose", [])):
             completed = run(command, *prefix, "-f", "docker-compose-dev.yaml", *changing)
             assert (completed.returncode, completed.stdout) == (0, ""), (command, changing)
@@ -387,8 +402,17 @@ docker run --rm "$IMAGE" true
 echo "docker run --rm not-an-image"
 docker run --rm alpine true
 docker build -t ignored .
+R=$(docker run --rm --network tp0_testing_net busybox:1.35 sh -c "echo hi | nc server 12345")
+if [ "`docker run --rm --sig-proxy alpine:3.18 true`" = x ]; then a=1&&docker run python:3.9 true; fi
 """
-    assert images_run_by(script) == ["alpine", "busybox:1.36", "subfuzion/netcat"]
+    assert images_run_by(script) == [
+        "alpine",
+        "busybox:1.36",
+        "subfuzion/netcat",
+        "busybox:1.35",
+        "python:3.9",
+        "alpine:3.18",
+    ]
 
 
 def test_a_generator_that_runs_a_missing_tool_is_told_apart_and_go_is_provisioned(tmp_path: Path) -> None:
@@ -422,3 +446,20 @@ def test_a_generator_without_a_shebang_runs_as_the_course_shell_runs_it(tmp_path
     assert completed.stdout == "action: test_echo_server | result: success\n"
     probe.write_text("#!/bin/sh\necho ok\n", encoding="utf-8")
     assert shell_command(probe) == [str(probe)]
+
+
+def test_progress_and_probe_verdicts_say_skip_stand_ins_and_missing_images() -> None:
+    check = select(["ej2"], "loop settings")[0]
+    progress = Progress([check])
+    progress.done(check, [Verdict("ej2", "loop settings", True, "x", "not applicable", skipped=True)])
+    assert progress.state[check.key] == "skip"
+    progress.done(check, [Verdict("ej2", "loop settings", False, "x", "y")])
+    assert progress.state[check.key] == "FAIL (1)"
+
+    failed = ProbeOutcome("fail", 0, ["nc: invalid option -- 'q'"])
+    standin = StandIn("alpine:latest", "busybox", "t", "busybox applets", (Path("v.sh"),), "no such host")
+    (problem,) = probe_problem(failed, "success", "their running server", [standin], ["x:1 (docker run in v.sh)"])
+    assert problem.startswith("against their running server the script said fail, expected success")
+    assert "offline stand-ins, none could be pulled: alpine:latest as busybox applets" in problem
+    assert "could not be had here: x:1 (docker run in v.sh)" in problem
+    assert probe_problem(failed, "fail", "a stopped server", [standin], []) == []

@@ -73,12 +73,11 @@ def build_role(tree: Path, role: str, digest: str, build_args: Mapping[str, str]
             for chunk in stream:
                 if "error" in chunk:
                     detail = "\n".join(tail[-8:])
-                    why = chunk["error"].strip() + _frontend_note(dockerfile)
-                    raise ImageError(f"building {role}/Dockerfile failed: {why}\n{detail}")
+                    raise ImageError(f"building {role}/Dockerfile failed: {chunk['error'].strip()}\n{detail}")
                 line = str(chunk.get("stream", "")).rstrip()
                 if line:
                     tail.append(line)
-        except APIError as exc:  # the engine refused the Dockerfile: its words, without the request's URL
+        except APIError as exc:  # the engine refused the Dockerfile itself: its words, without the request's URL
             why = str(exc.explanation or exc) + _frontend_note(dockerfile)
             raise ImageError(f"building {role}/Dockerfile failed: {why}") from None
         except BuildError as exc:

@@ -49,7 +49,7 @@ def results_table(verdicts: list[Verdict], title: str) -> Table:
     return table
 
 
-def trees(sut: Sut, checks: list[Check]) -> str:
+def tree_sources(sut: Sut, checks: list[Check]) -> str:
     """Which tree each exercise is checked on: ``ej1 from ref origin/ej1, ...``."""
     by_source: dict[str, list[str]] = {}
     for exercise in sorted({check.exercise for check in checks}):
@@ -97,7 +97,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not checks:
         raise ValueError("no check matches --exercises / -k")
     docker_client()  # no engine: one clear error now, not one failed verdict per check
-    console.print(f"checking {sut.root}: {trees(sut, checks)}", markup=False)
+    console.print(f"checking {sut.root}: {tree_sources(sut, checks)}", markup=False)
     progress = Progress(checks)
     started = time.monotonic()
 

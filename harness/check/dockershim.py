@@ -30,8 +30,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 SHIM_ENV = "HARNESS_DOCKER_SHIM"
-# Compose commands that only read the cluster or run a command in it; any other one is left out.
-COMPOSE_FORWARDED = ("ps", "ls", "config", "logs", "images", "top", "port", "version", "exec", "run", "events")
+# Compose commands that read the cluster or run a command in it (`run` with --no-deps, so that it
+# never starts the server the check stopped); any other one is left out.
+COMPOSE_FORWARDED = ("ps", "ls", "config", "logs", "images", "top", "port", "version", "exec", "run")
 # Compose's global options that take a value; the file and project ones are replaced by the cluster's.
 _COMPOSE_VALUE_OPTIONS = (
     "-f",
@@ -64,11 +65,13 @@ if command is not None and arguments[command] == "compose":
             kept += rest[index : index + width]
         index += width
     subcommand = rest[index] if index < len(rest) else None
+    if subcommand is None:  # `docker compose --version`, `--help`
+        os.execv(settings["docker"], [settings["docker"], *arguments])
     if subcommand not in {forwarded!r}:
         print(f"harness shim: `docker compose {{subcommand}}` left out: the harness runs this cluster", file=sys.stderr)
         sys.exit(0)
     compose = settings["compose"]
-    extra = labels if subcommand == "run" else []
+    extra = [*labels, "--no-deps"] if subcommand == "run" else []
     rewritten = [*arguments[:command], "compose", "-p", compose["project"], "-f", compose["file"], *kept]
     rewritten += [subcommand, *extra, *rest[index + 1 :]]
     os.execv(settings["docker"], [settings["docker"], *rewritten])
@@ -169,16 +172,24 @@ _RUN_FLAGS = frozenset(
         "--quiet",
         "--help",
         "--disable-content-trust",
+        "--sig-proxy",
     }
 )
 _SHORT_RUN_FLAGS = re.compile(r"-[dtiPq]+")
+_COMMAND_SEPARATORS = re.compile(r"\$\(|`|&&|\|\||[;|()]")
+_SUBSTITUTIONS = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
 
 
 def images_run_by(script: str) -> list[str]:
     """The images the ``docker run`` / ``docker create`` lines of a shell script name, in order; an
     image given through a variable or a command substitution is not known before it runs."""
     found: list[str] = []
-    for line in script.replace("\\\n", " ").splitlines():
+    lines = script.replace("\\\n", " ").splitlines()
+    # a command substitution inside quotes (`R="$(docker run ...)"`) is a command of its own
+    substituted = [inner for line in lines for inner in _SUBSTITUTIONS.findall(line)]
+    for line in lines + [part for inner in substituted for part in inner if part]:
+        # `R=$(docker run ...)`, `a && docker run ...`: every command of the line starts a word
+        line = _COMMAND_SEPARATORS.sub(" ", line)
         try:
             words = shlex.split(line, comments=True)
         except ValueError:  # an unbalanced quote: a line this reading cannot follow

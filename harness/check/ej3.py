@@ -23,6 +23,7 @@ from harness.images import ensure_base_image
 from harness.probe import impostor_server
 from harness.standins import StandIn, StandInError, ensure_run_images
 from harness.standins.fromlines import normalise
+from harness.standins.kinds import Report
 from harness.verdicts import Verdict, judge
 
 PROBE_SCRIPT = "validar-echo-server.sh"
@@ -71,7 +72,22 @@ def _run_probe_script(tree: Path, shim: Path, settings: str) -> ProbeOutcome:
     return ProbeOutcome(results[-1] if results else None, completed.returncode, output)
 
 
-def _probe_problem(outcome: ProbeOutcome, want: str, situation: str, standins: list[StandIn]) -> list[str]:
+def _provide_images(images: list[str], script: Path, report: Report) -> tuple[list[StandIn], list[str]]:
+    """The images its ``docker run`` lines name, present or stood in; (stand-ins used, why each
+    image that cannot be had here is missing). The probe runs either way: the script may build one."""
+    standins: list[StandIn] = []
+    unavailable: list[str] = []
+    for image in images:
+        try:
+            standins += ensure_run_images([image], script, report)
+        except StandInError as exc:
+            unavailable.append(str(exc))
+    return standins, unavailable
+
+
+def probe_problem(
+    outcome: ProbeOutcome, want: str, situation: str, standins: list[StandIn], unavailable: list[str]
+) -> list[str]:
     if outcome.result == want:
         return []
     said = f"said {outcome.result}" if outcome.result else f"printed no `action: {PROBE_LINE}` line"
@@ -79,6 +95,8 @@ def _probe_problem(outcome: ProbeOutcome, want: str, situation: str, standins: l
     if standins:  # the real image may hold what the stand-in lacks (a package manager, nc's options)
         used = "; ".join(f"{standin.image} as {standin.description}" for standin in standins)
         problem += f" (it ran offline stand-ins, none could be pulled: {used})"
+    if unavailable:
+        problem += f" (an image it runs could not be had here: {'; '.join(unavailable)})"
     return [problem]
 
 
@@ -148,14 +166,7 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
 
             theirs = {normalise(name) for name in names}
             run_images = [image for image in images_run_by(script_text) if normalise(image) not in theirs]
-            try:
-                standins = ensure_run_images(run_images, tree / PROBE_SCRIPT, ctx.report)
-            except StandInError as exc:
-                not_judged = f"not judged: the script runs an image this machine cannot have: {exc}"
-                return [
-                    Verdict("ej3", f"probe: {situation}", True, "their script run against it", not_judged, skipped=True)
-                    for situation in ("running server", "garbage answer", "stopped server")
-                ] + [published_verdict(published)]
+            standins, unavailable = _provide_images(run_images, tree / PROBE_SCRIPT, ctx.report)
 
             def probe(server_name: str, label: str) -> ProbeOutcome:
                 mapped = {**names, "server": server_name}
@@ -185,7 +196,7 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
         judge(
             "ej3",
             "probe: running server",
-            _probe_problem(running, "success", "their running server", standins),
+            probe_problem(running, "success", "their running server", standins, unavailable),
             "`action: test_echo_server | result: success`",
             "success",
             running.evidence("running server"),
@@ -193,7 +204,7 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
         judge(
             "ej3",
             "probe: garbage answer",
-            _probe_problem(garbage, "fail", "a server that answers garbage", standins),
+            probe_problem(garbage, "fail", "a server that answers garbage", standins, unavailable),
             "`action: test_echo_server | result: fail`",
             "fail",
             garbage.evidence("garbage server"),
@@ -201,7 +212,7 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
         judge(
             "ej3",
             "probe: stopped server",
-            _probe_problem(stopped, "fail", "a stopped server", standins),
+            probe_problem(stopped, "fail", "a stopped server", standins, unavailable),
             "`action: test_echo_server | result: fail`",
             "fail",
             stopped.evidence("stopped server"),

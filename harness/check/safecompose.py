@@ -78,7 +78,7 @@ def missing_tools(output: str) -> list[str]:
 
 
 def _missing_tools_note(output: str) -> str:
-    """``: it runs go, which this machine lacks (bash scripts/provision-go.sh)``, or nothing."""
+    """``: it runs commands this machine lacks: go (bash scripts/provision-go.sh)``, or nothing."""
     tools = missing_tools(output)
     if not tools:
         return ""
@@ -211,7 +211,8 @@ def _rewrite_volumes(service: dict[str, Any], tree: Path) -> None:
 
 def _missing_bind_sources(service: dict[str, Any], tree: Path) -> list[str]:
     """Bind mounts from inside the tree whose source does not exist: Docker mounts an empty
-    directory there (a client then reads a directory where it expected its agency file)."""
+    directory there (a client then reads a directory where it expected its agency file), or, for a
+    long-form bind, compose refuses to start."""
     missing = []
     for volume in service.get("volumes") or []:
         if isinstance(volume, str):
@@ -223,7 +224,7 @@ def _missing_bind_sources(service: dict[str, Any], tree: Path) -> list[str]:
         path = Path(source)
         if path.is_absolute() and path.is_relative_to(tree) and not path.exists():
             shown = path.relative_to(tree)
-            missing.append(f"mounts {shown}, which does not exist: Docker mounts an empty directory there")
+            missing.append(f"mounts {shown}, which does not exist here (Docker mounts an empty directory for it)")
     return missing
 
 
@@ -242,7 +243,7 @@ def _rewrite_env_files(service: dict[str, Any], tree: Path) -> None:
 class SafeCompose:
     document: dict[str, Any]
     subnets: list[ipaddress.IPv4Network]  # reserved for this file; release them after `down`
-    notes: list[str]  # what was changed, in plain words
+    notes: list[str]  # what was changed, and what will not work as written, in plain words
 
     def text(self) -> str:
         return yaml.safe_dump(self.document, sort_keys=False, allow_unicode=True)

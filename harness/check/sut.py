@@ -57,7 +57,9 @@ class Source:
     ref: str | None
 
     def describe(self) -> str:
-        return f"ref {self.ref}" if self.ref else "the checked-out tree"
+        if self.ref is None:
+            return "the checked-out tree"
+        return f"ref {self.ref.removeprefix('refs/heads/').removeprefix('refs/remotes/')}"
 
 
 @dataclass(frozen=True)
@@ -120,24 +122,25 @@ class Sut:
 
 
 def exercise_branches(root: Path) -> dict[str, str]:
-    """Each exercise's branch in ``root``: the local ``ejN``, else a remote-tracking ``REMOTE/ejN``
-    (``origin`` before the others, then by name)."""
+    """Each exercise's branch in ``root`` as a full ref name (a tag ``ej5`` is not the branch): the
+    local ``refs/heads/ejN``, else a remote-tracking ``refs/remotes/REMOTE/ejN`` (``origin`` before
+    the others, then by name)."""
     listed = _git(root, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes")
     if listed.returncode != 0:
         raise SutError(f"git for-each-ref failed in {root}: {listed.stderr.decode(errors='replace').strip()}")
-    local: dict[str, str] = {}
-    remote: dict[str, list[str]] = {}
+    branches: dict[str, str] = {}
+    remotes_of: dict[str, list[str]] = {}
     for refname in listed.stdout.decode(errors="replace").split():
-        if refname.startswith("refs/heads/") and (name := refname.removeprefix("refs/heads/")) in EXERCISES:
-            local[name] = name
+        if refname.startswith("refs/heads/") and refname.removeprefix("refs/heads/") in EXERCISES:
+            branches[refname.removeprefix("refs/heads/")] = refname
         elif refname.startswith("refs/remotes/"):
-            remote_name, _, name = refname.removeprefix("refs/remotes/").partition("/")
+            remote, _, name = refname.removeprefix("refs/remotes/").partition("/")
             if name in EXERCISES:
-                remote.setdefault(name, []).append(remote_name)
-    for exercise, remotes in remote.items():
-        chosen = min(remotes, key=lambda remote_name: (remote_name != "origin", remote_name))
-        local.setdefault(exercise, f"{chosen}/{exercise}")
-    return dict(sorted(local.items()))
+                remotes_of.setdefault(name, []).append(remote)
+    for exercise, remotes in remotes_of.items():
+        remote = min(remotes, key=lambda name: (name != "origin", name))
+        branches.setdefault(exercise, f"refs/remotes/{remote}/{exercise}")
+    return dict(sorted(branches.items()))
 
 
 def copy_tree(source: Path, target: Path) -> Path:

@@ -3,7 +3,8 @@
 Every external image a Dockerfile's ``FROM`` lines name (global ``ARG`` defaults and build args
 substituted, ``--platform=`` flags skipped, stages and ``scratch`` left out) is made available under
 exactly that name: present locally, nothing to do; else pulled (short timeout); else a stand-in built
-offline from Debian bookworm and tagged with the requested name, said plainly through ``report``:
+offline from Debian (bookworm; trixie for a newer Go) and tagged with the requested name, said
+plainly through ``report``:
 
 - ``golang:*``            -> minbase + golang-go + ca-certificates: Go 1.19 (bookworm) for
                              ``golang:1.19`` and older, else Go 1.24 (trixie)
