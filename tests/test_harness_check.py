@@ -16,12 +16,13 @@ import yaml
 
 from harness.check import safecompose
 from harness.check.cli import Progress, tree_sources
-from harness.check.dockershim import SHIM_ENV, images_run_by, install_shim
+from harness.check.dockershim import SHIM_ENV, install_shim
 from harness.check.ej3 import ProbeOutcome, probe_problem
 from harness.check.inputs import edit_client_config, edit_server_config, write_agency
 from harness.check.lines import read_event
 from harness.check.runner import select
 from harness.check.safecompose import generate, make_safe, missing_tools, release_subnets, shell_command
+from harness.check.scriptimages import images_run_by
 from harness.check.sut import Sut, exercise_branches, tree_digest
 from harness.data import WINNING_NUMBER
 from harness.standins import StandIn

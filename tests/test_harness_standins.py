@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.standins.build import busybox_rootfs
-from harness.standins.ensure import ExternalImage, ensure_from_images, ensure_image, ensure_run_images
+from harness.standins.ensure import ExternalImage, ensure_from_images, ensure_image, ensure_run_image
 from harness.standins.fromlines import external_images, normalise, parse_from_lines, substitute, syntax_frontend
 from harness.standins.kinds import KINDS, Kind, StandInError, kind_for
 
@@ -269,12 +269,12 @@ def test_ensure_from_images_over_two_dockerfiles(tmp_path: Path):
 def test_images_a_script_runs_get_stand_ins_and_an_unknown_one_names_the_script(tmp_path: Path):
     script = tmp_path / "validar-echo-server.sh"
     engine = FakeEngine()
-    standins = ensure_run_images(["alpine", "busybox:1.36"], script, engine=engine)
-    assert [(s.image, s.kind) for s in standins] == [("alpine:latest", "busybox"), ("busybox:1.36", "busybox")]
+    standins = [ensure_run_image(image, script, engine=engine) for image in ("alpine", "busybox:1.36")]
+    assert [(s.image, s.kind) for s in standins if s] == [("alpine:latest", "busybox"), ("busybox:1.36", "busybox")]
     assert engine.built == ["busybox"]
     assert engine.images["alpine:latest"] == engine.images[next(k for k in KINDS if k.name == "busybox").tag]
     with pytest.raises(StandInError) as error:
-        ensure_run_images(["subfuzion/netcat"], script, engine=engine)
+        ensure_run_image("subfuzion/netcat", script, engine=engine)
     message = str(error.value)
     assert f"subfuzion/netcat:latest (docker run in {script})" in message
     assert "change the docker run line" in message

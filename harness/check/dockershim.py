@@ -14,16 +14,11 @@ it, and commands that would change it (``up``, ``down``, ``stop`` ...) are left 
 stderr. In the course the grader has the server up before the script runs, as the harness does;
 and their compose file names the course's project (``tp0``), so its ``down`` would otherwise take
 down whatever of that name runs on the machine.
-
-``images_run_by`` reads which images a script's ``docker run`` lines start, so that they can be
-made present (offline stand-ins) before it runs.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import shlex
 import shutil
 import sys
 from collections.abc import Mapping
@@ -154,61 +149,3 @@ def shim_settings(
     return json.dumps(
         {"docker": docker, "names": dict(names), "network": network, "labels": dict(labels), "compose": compose}
     )
-
-
-# `docker run` options that take no value; any other option without `=` takes the next argument.
-_RUN_FLAGS = frozenset(
-    {
-        "--rm",
-        "--detach",
-        "--interactive",
-        "--tty",
-        "--init",
-        "--privileged",
-        "--read-only",
-        "--publish-all",
-        "--no-healthcheck",
-        "--oom-kill-disable",
-        "--quiet",
-        "--help",
-        "--disable-content-trust",
-        "--sig-proxy",
-    }
-)
-_SHORT_RUN_FLAGS = re.compile(r"-[dtiPq]+")
-_COMMAND_SEPARATORS = re.compile(r"\$\(|`|&&|\|\||[;|()]")
-_SUBSTITUTIONS = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
-
-
-def images_run_by(script: str) -> list[str]:
-    """The images the ``docker run`` / ``docker create`` lines of a shell script name, in order; an
-    image given through a variable or a command substitution is not known before it runs."""
-    found: list[str] = []
-    lines = script.replace("\\\n", " ").splitlines()
-    # a command substitution inside quotes (`R="$(docker run ...)"`) is a command of its own
-    substituted = [inner for line in lines for inner in _SUBSTITUTIONS.findall(line)]
-    for line in lines + [part for inner in substituted for part in inner if part]:
-        # `R=$(docker run ...)`, `a && docker run ...`: every command of the line starts a word
-        line = _COMMAND_SEPARATORS.sub(" ", line)
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError:  # an unbalanced quote: a line this reading cannot follow
-            continue
-        for index, word in enumerate(words):
-            if Path(word).name != "docker":
-                continue
-            rest = words[index + 1 :]
-            if rest[:1] == ["container"]:
-                rest = rest[1:]
-            if rest[:1] not in (["run"], ["create"]):
-                continue
-            position = 1
-            while position < len(rest) and rest[position].startswith("-"):
-                option = rest[position]
-                takes_value = "=" not in option and option not in _RUN_FLAGS
-                takes_value = takes_value and not _SHORT_RUN_FLAGS.fullmatch(option)
-                position += 2 if takes_value else 1
-            image = rest[position] if position < len(rest) else "$"
-            if not any(mark in image for mark in "$`") and image not in found:
-                found.append(image)
-    return found

@@ -15,13 +15,14 @@ from harness.check.context import (
     CheckContext,
     wait_for_any_line,
 )
-from harness.check.dockershim import SHIM_ENV, images_run_by, install_shim, shim_settings
+from harness.check.dockershim import SHIM_ENV, install_shim, shim_settings
 from harness.check.ej4 import GRACE, START_TIMEOUT
 from harness.check.lines import parse_contract_line
 from harness.check.safecompose import shell_command
+from harness.check.scriptimages import images_run_by
 from harness.images import ensure_base_image
 from harness.probe import impostor_server
-from harness.standins import StandIn, StandInError, ensure_run_images
+from harness.standins import StandIn, StandInError, ensure_run_image
 from harness.standins.fromlines import normalise
 from harness.standins.kinds import Report
 from harness.verdicts import Verdict, judge
@@ -79,9 +80,11 @@ def _provide_images(images: list[str], script: Path, report: Report) -> tuple[li
     unavailable: list[str] = []
     for image in images:
         try:
-            standins += ensure_run_images([image], script, report)
+            standin = ensure_run_image(image, script, report)
         except StandInError as exc:
             unavailable.append(str(exc))
+        else:
+            standins += [standin] if standin is not None else []
     return standins, unavailable
 
 
@@ -122,17 +125,6 @@ def _network_names(document: dict[str, Any]) -> set[str]:
         if isinstance(spec, dict) and spec.get("name"):
             found.add(str(spec["name"]))
     return found
-
-
-def published_verdict(published: dict[str, Any]) -> Verdict:
-    return judge(
-        "ej3",
-        "no port published",
-        [f"ports published: {published}"] if published else [],
-        "no `ports` in the generated compose file (the probe runs inside the network)",
-        "none",
-        [],
-    )
 
 
 def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
@@ -217,7 +209,14 @@ def check_echo_probe(ctx: CheckContext) -> list[Verdict]:
             "fail",
             stopped.evidence("stopped server"),
         ),
-        published_verdict(published),
+        judge(
+            "ej3",
+            "no port published",
+            [f"ports published: {published}"] if published else [],
+            "no `ports` in the generated compose file (the probe runs inside the network)",
+            "none",
+            [],
+        ),
     ]
     return verdicts
 

@@ -21,7 +21,7 @@ image (present, pulled or stand-in) and ``build`` makes the stand-ins on the eng
 exports only what the rest of the harness uses; the rest is imported from its module.
 """
 
-from harness.standins.ensure import DEFAULT_DOCKERFILES, StandIn, ensure_from_images, ensure_run_images
+from harness.standins.ensure import DEFAULT_DOCKERFILES, StandIn, ensure_from_images, ensure_run_image
 from harness.standins.kinds import StandInError
 
-__all__ = ["DEFAULT_DOCKERFILES", "StandIn", "StandInError", "ensure_from_images", "ensure_run_images"]
+__all__ = ["DEFAULT_DOCKERFILES", "StandIn", "StandInError", "ensure_from_images", "ensure_run_image"]

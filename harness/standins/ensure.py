@@ -75,10 +75,8 @@ def ensure_image(needed: ExternalImage, engine: Engine, report: Report = _quiet)
     present = engine.image_id(image)
     # A stand-in is recognised by its ID, not by the label (images built FROM it inherit the label);
     # any kind's, so that a name tagged on an older kind (Go 1.19 for `golang:1.22`) gets the right one.
-    standin_ids = {
-        engine.image_id(other.tag) for other in KINDS if kind is not None and other.repositories == kind.repositories
-    }
-    is_standin = present is not None and present in standin_ids
+    siblings = [other for other in KINDS if kind is not None and other.repositories == kind.repositories]
+    is_standin = present is not None and present in {engine.image_id(other.tag) for other in siblings}
     if present is not None and not is_standin:
         report(f"{image}: present")
         return None
@@ -115,18 +113,16 @@ def ensure_from_images(
     engine: Engine | None = None,
 ) -> list[StandIn]:
     """Every external FROM image of ``dockerfiles`` present under its name; the stand-ins used."""
-    return ensure_all(collect_external_images(dockerfiles, build_args), report, engine)
+    return _ensure_all(collect_external_images(dockerfiles, build_args), report, engine)
 
 
-def ensure_run_images(
-    images: Iterable[str], script: Path, report: Report = _quiet, engine: Engine | None = None
-) -> list[StandIn]:
-    """Every image a script's ``docker run`` names present under its name; the stand-ins used."""
-    needed = [ExternalImage(normalise(image), (script,), "docker run") for image in images]
-    return ensure_all(needed, report, engine)
+def ensure_run_image(image: str, script: Path, report: Report = _quiet, engine: Engine | None = None) -> StandIn | None:
+    """An image a script's ``docker run`` names present under its name; the stand-in, if one was used."""
+    standins = _ensure_all([ExternalImage(normalise(image), (script,), "docker run")], report, engine)
+    return standins[0] if standins else None
 
 
-def ensure_all(needed: Iterable[ExternalImage], report: Report = _quiet, engine: Engine | None = None) -> list[StandIn]:
+def _ensure_all(needed: Iterable[ExternalImage], report: Report, engine: Engine | None) -> list[StandIn]:
     engine = engine or DockerEngine()
     standins = []
     # Parallel checks (xdist workers, CLI workers, another suite) build each stand-in once, not once each.

@@ -17,8 +17,7 @@ class FromLine:
 
 
 _VARIABLE = re.compile(r"\\\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-_ESCAPE_DIRECTIVE = re.compile(r"^#\s*escape\s*=\s*([\\`])\s*$", re.IGNORECASE)
-_SYNTAX_DIRECTIVE = re.compile(r"#\s*syntax\s*=\s*(\S+)\s*$", re.IGNORECASE)
+_DIRECTIVE = re.compile(r"#\s*([A-Za-z]+)\s*=\s*(\S+)\s*$")
 
 
 def substitute(text: str, variables: Mapping[str, str]) -> str:
@@ -41,12 +40,9 @@ def substitute(text: str, variables: Mapping[str, str]) -> str:
 def _instructions(text: str) -> Iterable[tuple[int, str]]:
     """(line number, instruction) with continuations joined and comments dropped."""
     lines = text.splitlines()
-    escape = "\\"
-    for line in lines[:5]:  # parser directives come first
-        found = _ESCAPE_DIRECTIVE.match(line.strip())
-        if found:
-            escape = found.group(1)
-            break
+    escape = parser_directives(text).get("escape", "\\")
+    if escape not in ("\\", "`"):
+        escape = "\\"
     pending: list[str] = []
     start = 0
     for number, raw in enumerate(lines, 1):
@@ -100,13 +96,21 @@ def parse_from_lines(text: str, build_args: Mapping[str, str] | None = None) -> 
     return found
 
 
+def parser_directives(text: str) -> dict[str, str]:
+    """The parser directives at the top of a Dockerfile (``# escape=``` ``, ``# syntax=...``), by
+    lower-case name; they end at the first line that is not one."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        directive = _DIRECTIVE.match(line.strip())
+        if directive is None:
+            break
+        found.setdefault(directive.group(1).lower(), directive.group(2))
+    return found
+
+
 def syntax_frontend(text: str) -> str | None:
     """The image a ``# syntax=`` parser directive names (a BuildKit frontend), if the file has one."""
-    for line in text.splitlines()[:5]:  # parser directives come first
-        found = _SYNTAX_DIRECTIVE.match(line.strip())
-        if found:
-            return found.group(1)
-    return None
+    return parser_directives(text).get("syntax")
 
 
 def normalise(image: str) -> str:
